@@ -1,0 +1,3 @@
+/* placeholder */
+#include "sotto/err.h"
+int main(void) { return 0; }

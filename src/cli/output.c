@@ -1,0 +1,2 @@
+/* placeholder */
+#include "sotto/err.h"

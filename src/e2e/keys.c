@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+#include "e2e/e2e.h"

@@ -1,0 +1,141 @@
+/* src/store/profile.h: a user's profile: a directory holding the SQLite database (WAL, schema
+ * version, migrations), the identity and prekeys (private parts sealed under the data key),
+ * the user's own addresses, and contacts. */
+#ifndef SOTTO_STORE_PROFILE_H
+#define SOTTO_STORE_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "e2e/e2e.h"
+#include "identity/card.h"
+#include "sotto/err.h"
+#include "util/text.h"
+
+#define PROFILE_DB_NAME "profile.db"
+#define PROFILE_DATAKEY_NAME "datakey"
+#define PROFILE_SCHEMA_VERSION 1
+#define PROFILE_APPLICATION_ID 0x536f7474 /* "Sott" */
+#define PROFILE_PREKEYS_INITIAL 100
+#define PROFILE_PATH_MAX 4096
+#define PROFILE_PASSPHRASE_MAX 1024
+
+struct sotto_env;
+struct store_profile;
+
+/* Argon2id limits for wrapping the data key. Zero fields mean libsodium's MODERATE limits,
+ * which the CLI always uses; tests pass the minimum to stay fast. */
+struct store_kdf {
+    unsigned long long ops;
+    size_t mem;
+};
+
+struct store_create_params {
+    const char *home;        /* the profile directory; created 0700 */
+    const char *name;        /* display name, checked with text_check_name */
+    const char *passphrase;  /* NULL: no passphrase, the data key goes to a 0600 file */
+    size_t passphrase_len;
+    struct store_kdf kdf;
+    const char *const *addrs; /* the user's own addresses, checked, at most CARD_ADDRS_MAX */
+    size_t n_addrs;
+    unsigned n_prekeys; /* 0 means PROFILE_PREKEYS_INITIAL */
+};
+
+/* Resolves the profile directory: $SOTTO_HOME, else $XDG_DATA_HOME/sotto, else
+ * $HOME/.local/share/sotto. SOTTO_EINVAL when none is set or the result is too long. */
+enum sotto_err store_profile_home(char out[static PROFILE_PATH_MAX]);
+
+/* Creates a new profile: identity key pair, registration id, signed prekey 1, n_prekeys
+ * one-time prekeys, in a fresh directory built beside `home` and renamed into place, so that
+ * an interrupted init leaves nothing behind. Never overwrites: SOTTO_EEXIST when `home`
+ * holds a profile or is a non-empty directory. */
+enum sotto_err store_profile_create(const struct sotto_env *env, struct e2e_ctx *e2e,
+                                    const struct store_create_params *params);
+
+/* Opens an existing profile for reading its public parts and contacts. Checks, before any
+ * write: the directory and files belong to the user and are not accessible by group or others
+ * (SOTTO_EPERM), the database exists (SOTTO_ENOENT), is SQLite and ours (SOTTO_ENOTPROFILE),
+ * is not damaged (SOTTO_ECORRUPT), and is not from a newer Sotto (SOTTO_ENEWER); then runs
+ * pending migrations. On failure nothing on disk has changed and *out is NULL. */
+enum sotto_err store_profile_open(struct store_profile **out, const struct sotto_env *env,
+                                  const char *home);
+/* Wipes the data key and closes the database. NULL is a no-op. */
+void store_profile_close(struct store_profile *p);
+
+/* The directory, borrowed for the profile's lifetime. */
+const char *store_profile_dir(const struct store_profile *p);
+/* True when private keys are sealed under a passphrase-derived key. */
+bool store_profile_has_passphrase(const struct store_profile *p);
+/* Loads the data key into secret memory so that private keys can be read: with a passphrase
+ * profile, `passphrase` must be given (SOTTO_ENOPASS when NULL) and right (SOTTO_EPASS);
+ * without one it reads the data key file (SOTTO_ECORRUPT when missing or wrong). */
+enum sotto_err store_profile_unlock(struct store_profile *p, const char *passphrase, size_t len);
+
+struct store_self {
+    char name[TEXT_NAME_MAX + 1];
+    char username[TEXT_USERNAME_MAX + 1]; /* "" until registered */
+    uint64_t number;
+    uint8_t key[E2E_KEY_LEN];
+    uint32_t registration_id;
+    uint64_t created_ms;
+    size_t n_addrs;
+    char addrs[CARD_ADDRS_MAX][CARD_ADDR_MAX + 1];
+};
+
+enum sotto_err store_self_get(struct store_profile *p, struct store_self *out);
+/* The identity private key, unsealed (needs store_profile_unlock). The caller wipes `priv`.
+ * SOTTO_ECORRUPT when it does not unseal or does not match the public key. */
+enum sotto_err store_self_private_key(struct store_profile *p, struct e2e_ctx *e2e,
+                                      uint8_t priv[static E2E_PRIV_LEN]);
+/* Counts of stored one-time prekeys and signed prekeys. */
+enum sotto_err store_prekey_counts(struct store_profile *p, unsigned *one_time, unsigned *signed_);
+
+struct store_contact {
+    int64_t id;
+    char name[TEXT_NAME_MAX + 1];
+    char username[TEXT_USERNAME_MAX + 1]; /* "" when unknown */
+    uint64_t number;
+    uint8_t key[E2E_KEY_LEN];
+    bool verified;
+    size_t n_addrs;
+    char addrs[CARD_ADDRS_MAX][CARD_ADDR_MAX + 1];
+    uint64_t added_ms, updated_ms;
+};
+
+#define STORE_MATCH_MAX 16
+/* Resolves what a user typed as CONTACT, in order: a 15-digit number (spaces allowed), a
+ * username, a contact's display name. Fills up to STORE_MATCH_MAX matches of the first kind
+ * that matched anything; *n is 0 when none did. */
+enum sotto_err store_contact_find(struct store_profile *p, const char *query,
+                                  struct store_contact out[static STORE_MATCH_MAX], size_t *n);
+/* Calls `each` for every contact, ordered by name; stops at and returns its first error. */
+enum sotto_err store_contacts_each(struct store_profile *p,
+                                   enum sotto_err (*each)(void *arg, const struct store_contact *c),
+                                   void *arg);
+enum sotto_err store_contact_remove(struct store_profile *p, int64_t id);
+/* Marks the contact verified for the key it has now. */
+enum sotto_err store_contact_set_verified(struct store_profile *p, int64_t id, bool verified);
+
+/* What a card import did. */
+enum store_import_result {
+    STORE_IMPORT_ADDED,       /* a new contact */
+    STORE_IMPORT_UPDATED,     /* same key: name, username or addresses refreshed */
+    STORE_IMPORT_UNCHANGED,   /* same key, nothing new */
+    STORE_IMPORT_KEY_REPLACED /* known contact, new key accepted; verified mark cleared */
+};
+
+/* Adds or updates the contact a verified card describes. The contact is the one with the
+ * card's key; else the one named `as_name` (the user's --contact NAME), which is created
+ * under that name when none exists; else one whose display name is the card's name. A key
+ * that differs from that contact's is refused with SOTTO_EKEYCHANGED (and *previous holds the
+ * stored contact, so the caller can show both fingerprints) unless `accept_new_key`, which
+ * keeps the old key in the contact's history and clears the verified mark. A card for our own
+ * key is SOTTO_EINVAL. On success *result is the contact as stored. All in one transaction. */
+enum sotto_err store_contact_import_card(struct store_profile *p, const struct identity_card *card,
+                                         const char *as_name, bool accept_new_key,
+                                         struct store_contact *result,
+                                         struct store_contact *previous,
+                                         enum store_import_result *what);
+
+#endif

@@ -1,0 +1,2 @@
+/* filled below */
+#include "util/bytes.h"
