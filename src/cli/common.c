@@ -1,0 +1,183 @@
+/* src/cli/common.c: what every subcommand needs: the profile, the Signal context, contact
+ * resolution, and error messages that say what to do next. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "identity/number.h"
+#include "util/secret.h"
+#include "util/text.h"
+
+static const int exit_of[SOTTO_ERR_COUNT] = {
+    [SOTTO_OK] = CLI_EXIT_OK,
+    [SOTTO_ENOENT] = CLI_EXIT_NOPROFILE,
+    [SOTTO_EEXIST] = CLI_EXIT_EXISTS,
+    [SOTTO_EPASS] = CLI_EXIT_PASSPHRASE,
+    [SOTTO_ENOPASS] = CLI_EXIT_PASSPHRASE,
+    [SOTTO_ENOTPROFILE] = CLI_EXIT_NOTPROFILE,
+    [SOTTO_ECORRUPT] = CLI_EXIT_CORRUPT,
+    [SOTTO_EPERM] = CLI_EXIT_PERM,
+    [SOTTO_ENEWER] = CLI_EXIT_NEWER,
+    [SOTTO_EAMBIG] = CLI_EXIT_CONTACT,
+    [SOTTO_EKEYCHANGED] = CLI_EXIT_KEYCHANGED,
+    [SOTTO_EBADSIG] = CLI_EXIT_BADCARD,
+    [SOTTO_EBADKEY] = CLI_EXIT_BADCARD,
+    [SOTTO_ENUMBER] = CLI_EXIT_BADCARD,
+    [SOTTO_EPROTO] = CLI_EXIT_BADCARD,
+    [SOTTO_ETRUNC] = CLI_EXIT_BADCARD,
+    [SOTTO_ETOOBIG] = CLI_EXIT_BADCARD,
+    [SOTTO_ECANCELED] = CLI_EXIT_UNVERIFIED,
+    [SOTTO_EMISMATCH] = CLI_EXIT_UNVERIFIED,
+};
+
+int cli_exit_code(enum sotto_err rc)
+{
+    if ((unsigned)rc >= SOTTO_ERR_COUNT || (rc != SOTTO_OK && exit_of[rc] == 0))
+        return CLI_EXIT_FAILURE;
+    return exit_of[rc];
+}
+
+static const char *hint_for(enum sotto_err rc)
+{
+    switch (rc) {
+    case SOTTO_ENOENT:
+        return "create a profile with `sotto init`, or point --home/SOTTO_HOME at yours";
+    case SOTTO_EPASS:
+        return "check SOTTO_PASSPHRASE or type the passphrase again";
+    case SOTTO_ENOPASS:
+        return "set SOTTO_PASSPHRASE, or run the command in a terminal to be asked";
+    case SOTTO_ENOTPROFILE:
+        return "this file was not made by Sotto; move it away or use another --home";
+    case SOTTO_ECORRUPT:
+        return "restore the profile directory from a backup; Sotto changed nothing in it";
+    case SOTTO_ENEWER:
+        return "run a newer version of Sotto on this profile";
+    case SOTTO_EDB:
+        return "check free disk space and that no other program holds the database";
+    default:
+        return NULL;
+    }
+}
+
+int cli_fail(struct cli *cli, enum sotto_err rc, const char *what)
+{
+    const char *hint = hint_for(rc);
+
+    (void)cli;
+    fprintf(stderr, "sotto: %s: %s\n", what, sotto_strerror(rc));
+    if (hint != NULL)
+        fprintf(stderr, "  %s\n", hint);
+    return cli_exit_code(rc);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "sotto%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n  see `sotto%s%s --help`\n", cmd ? " " : "", cmd ? cmd : "");
+    return CLI_EXIT_USAGE;
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return true;
+    }
+    return false;
+}
+
+enum sotto_err cli_e2e(struct cli *cli, struct e2e_ctx **out)
+{
+    enum sotto_err rc = SOTTO_OK;
+
+    if (cli->e2e == NULL)
+        rc = e2e_ctx_create(&cli->e2e, &cli->env);
+    *out = cli->e2e;
+    return rc;
+}
+
+int cli_open_profile(struct cli *cli)
+{
+    enum sotto_err rc;
+
+    if (cli->profile != NULL)
+        return CLI_EXIT_OK;
+    rc = store_profile_open(&cli->profile, &cli->env, cli->home);
+    if (rc == SOTTO_OK)
+        return CLI_EXIT_OK;
+    switch (rc) {
+    case SOTTO_ENOENT:
+        fprintf(stderr, "sotto: no profile in %s\n  create one with `sotto init`\n", cli->home);
+        return CLI_EXIT_NOPROFILE;
+    case SOTTO_EPERM:
+        fprintf(stderr,
+                "sotto: the profile in %s can be read or changed by other users; refusing to use "
+                "it\n  if only you should have it: chmod 700 '%s' && chmod 600 '%s'/*\n",
+                cli->home, cli->home, cli->home);
+        return CLI_EXIT_PERM;
+    default:
+        fprintf(stderr, "sotto: cannot open the profile in %s: %s\n", cli->home,
+                sotto_strerror(rc));
+        if (hint_for(rc) != NULL)
+            fprintf(stderr, "  %s\n", hint_for(rc));
+        return cli_exit_code(rc);
+    }
+}
+
+int cli_unlock_profile(struct cli *cli)
+{
+    char *pass = NULL;
+    size_t len = 0;
+    enum sotto_err rc;
+
+    if (store_profile_has_passphrase(cli->profile)) {
+        rc = prompt_passphrase("Passphrase: ", false, &pass, &len);
+        if (rc == SOTTO_OK)
+            rc = store_profile_unlock(cli->profile, pass, len);
+        secret_free(pass);
+    } else {
+        rc = store_profile_unlock(cli->profile, NULL, 0);
+    }
+    if (rc == SOTTO_EPASS) {
+        fprintf(stderr, "sotto: wrong passphrase for the profile in %s\n  %s\n", cli->home,
+                hint_for(rc));
+        return CLI_EXIT_PASSPHRASE;
+    }
+    return rc == SOTTO_OK ? CLI_EXIT_OK : cli_fail(cli, rc, "unlocking the profile");
+}
+
+int cli_resolve_contact(struct cli *cli, const char *query, struct store_contact *out)
+{
+    struct store_contact found[STORE_MATCH_MAX];
+    char name[4 * TEXT_NAME_MAX + 1], digits[NUMBER_GROUPED_LEN];
+    size_t n = 0;
+    enum sotto_err rc = store_contact_find(cli->profile, query, found, &n);
+
+    if (rc != SOTTO_OK)
+        return cli_fail(cli, rc, "looking up the contact");
+    text_escape(query, name, sizeof(name));
+    if (n == 0) {
+        fprintf(stderr, "sotto: no contact matches '%s'\n  see `sotto contacts`, or import their "
+                        "card with `sotto card import`\n", name);
+        return CLI_EXIT_CONTACT;
+    }
+    if (n > 1) {
+        fprintf(stderr, "sotto: '%s' matches %zu contacts; name one by its number:\n", name, n);
+        for (size_t i = 0; i < n; i++) {
+            text_escape(found[i].name, name, sizeof(name));
+            identity_number_grouped(found[i].number, digits);
+            fprintf(stderr, "  %s  %s\n", digits, name);
+        }
+        return CLI_EXIT_CONTACT;
+    }
+    *out = found[0];
+    return CLI_EXIT_OK;
+}
