@@ -40,7 +40,8 @@ bench: deps
 
 fuzz: deps
 	@[ -f $(FUZZBUILD)/build.ninja ] || CC=clang meson setup $(FUZZBUILD) --buildtype=debug \
-		-Dfuzzing=true -Dtests=disabled -Db_lundef=false
+		-Dfuzzing=true -Dtests=disabled -Db_lundef=false \
+		-Db_sanitize=address,undefined
 	ninja -C $(FUZZBUILD)
 	@bash scripts/fuzz.sh $(FUZZBUILD) $(FUZZ_SECONDS)
 
