@@ -8,7 +8,7 @@ pkgs=(
     build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
     libsignal-protocol-c-dev libssl-dev openssl libsodium-dev libsqlite3-dev sqlite3
     libjansson-dev libqrencode-dev libedit-dev libwebsockets-dev libevent-dev libpq-dev
-    libcriterion-dev clang-format tmux python3
+    libcriterion-dev clang-format tmux python3 zbar-tools
 )
 
 missing=()

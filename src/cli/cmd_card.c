@@ -146,6 +146,14 @@ static const char *card_error_text(enum sotto_err rc)
     }
 }
 
+static bool blank(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (strchr(" \t\r\n\v\f", p[i]) == NULL || p[i] == '\0')
+            return false;
+    return true;
+}
+
 static int import_read(struct cli *cli, const char *src, struct identity_card *card)
 {
     uint8_t *text = NULL;
@@ -159,6 +167,12 @@ static int import_read(struct cli *cli, const char *src, struct identity_card *c
     if (rc == SOTTO_ENOENT || rc == SOTTO_EIO) {
         fprintf(stderr, "sotto: card import: cannot read %s: %s\n", src, strerror(errno));
         return CLI_EXIT_FAILURE;
+    }
+    if (rc == SOTTO_OK && blank(text, len)) {
+        sotto_free(&cli->env, text);
+        fprintf(stderr, "sotto: card import: there is no card in %s: it is empty\n",
+                strcmp(src, "-") == 0 ? "the input" : src);
+        return CLI_EXIT_BADCARD;
     }
     if (rc == SOTTO_OK)
         rc = identity_card_import(&cli->env, (const char *)text, len, card);

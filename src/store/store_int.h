@@ -1,0 +1,99 @@
+/* src/store/store_int.h: private to src/store: the profile handle, the SQLite helpers that
+ * profile.c and contacts.c share, and the sealing of secrets at rest (seal.c). */
+#ifndef SOTTO_STORE_STORE_INT_H
+#define SOTTO_STORE_STORE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "sotto/err.h"
+#include "store/profile.h"
+
+#define STORE_DATAKEY_LEN   32
+#define STORE_SALT_LEN      16
+#define STORE_NONCE_LEN     24 /* crypto_aead_xchacha20poly1305_ietf_NPUBBYTES */
+#define STORE_TAG_LEN       16 /* crypto_aead_xchacha20poly1305_ietf_ABYTES */
+#define STORE_SEAL_OVERHEAD (STORE_NONCE_LEN + STORE_TAG_LEN)
+#define STORE_AD_MAX        64 /* "<table>:<rowid>" */
+
+struct sotto_env;
+
+struct store_profile {
+    const struct sotto_env *env; /* borrowed; outlives the profile */
+    sqlite3 *db;                 /* owned */
+    uint8_t *datakey;            /* owned, secret_alloc() memory; NULL while locked */
+    bool has_passphrase;
+    char dir[PROFILE_PATH_MAX];
+};
+
+/* ---- profile.c: SQLite helpers. Each maps a failure to enum sotto_err (SQLITE_NOMEM to
+ * SOTTO_ENOMEM, SQLITE_NOTADB to SOTTO_ENOTPROFILE, SQLITE_CORRUPT to SOTTO_ECORRUPT, the rest
+ * to SOTTO_EDB) and logs SQLite's message, which never holds a bound value. */
+
+enum sotto_err store_db_error(const struct store_profile *p, int rc, const char *what);
+enum sotto_err store_db_exec(struct store_profile *p, const char *sql);
+enum sotto_err store_db_prepare(struct store_profile *p, const char *sql, sqlite3_stmt **st);
+/* Finalizes `st` after a failed sqlite3_bind_*() and maps the connection's error. */
+enum sotto_err store_db_bind_failed(struct store_profile *p, sqlite3_stmt *st);
+/* Steps a statement that returns no row, then finalizes it (also on failure). */
+enum sotto_err store_db_run(struct store_profile *p, sqlite3_stmt *st);
+/* Steps once: SOTTO_OK with *row set to whether a row came. */
+enum sotto_err store_db_step(struct store_profile *p, sqlite3_stmt *st, bool *row);
+enum sotto_err store_db_begin(struct store_profile *p);
+enum sotto_err store_db_commit(struct store_profile *p);
+/* Rolls back if a transaction is open; keeps the caller's error. */
+void store_db_rollback(struct store_profile *p);
+
+/* Prepares `sql`, which has no parameters, and steps to its first row: `none` when no row came.
+ * On success the caller reads the row and finalizes *st; on failure *st is NULL. */
+enum sotto_err store_db_row(struct store_profile *p, const char *sql, sqlite3_stmt **st,
+                            enum sotto_err none);
+/* The first column of the first row of `sql` as an integer; SOTTO_EDB when no row came. */
+enum sotto_err store_db_query_int(struct store_profile *p, const char *sql, int64_t *out);
+
+/* Runs steps[from + 1] .. steps[to] on the database, each in its own transaction together with
+ * the bump of user_version to its index, so that an interrupted migration leaves the previous
+ * version intact. `steps[0]` is unused. Exposed for the tests of the migration machinery. */
+enum sotto_err store_db_migrate(struct store_profile *p, const char *const *steps, unsigned from,
+                                unsigned to);
+
+/* ---- contacts.c: column readers: SOTTO_ECORRUPT when the stored value does not fit. A NULL text
+ * reads "". */
+enum sotto_err store_col_text(sqlite3_stmt *st, int col, char *out, size_t cap);
+enum sotto_err store_col_blob(sqlite3_stmt *st, int col, uint8_t *out, size_t len);
+
+/* ---- seal.c: secrets at rest. */
+
+/* A fresh random data key in secret memory (free with secret_free), or NULL. */
+uint8_t *store_datakey_new(const struct sotto_env *env);
+
+/* Seals `plain` under `key` with XChaCha20-Poly1305: a random nonce, then the ciphertext and
+ * tag, bound to the row "<table>:<row>" as associated data. *out is owned by the caller
+ * (sotto_free) and holds len + STORE_SEAL_OVERHEAD bytes. */
+enum sotto_err store_seal(const struct sotto_env *env, const uint8_t key[static STORE_DATAKEY_LEN],
+                          const char *table, int64_t row, const uint8_t *plain, size_t len,
+                          uint8_t **out, size_t *out_len);
+/* Opens a sealed value of the row "<table>:<row>" into out[0..cap). SOTTO_ECORRUPT when it is
+ * too short, too long for `cap`, or does not authenticate (another key, another row, altered);
+ * `out` is then wiped. */
+enum sotto_err store_unseal(const uint8_t key[static STORE_DATAKEY_LEN], const char *table,
+                            int64_t row, const uint8_t *sealed, size_t len, uint8_t *out,
+                            size_t cap, size_t *out_len);
+
+/* Writes the keyring row (and, without a passphrase, the data key file in p->dir) for a new
+ * profile whose data key is p->datakey. */
+enum sotto_err store_keyring_create(struct store_profile *p, const char *passphrase, size_t len,
+                                    const struct store_kdf *kdf);
+/* Reads the keyring's kind into p->has_passphrase: SOTTO_ECORRUPT when the row is missing. */
+enum sotto_err store_keyring_kind(struct store_profile *p);
+/* Makes the identity key pair and registration id, signed prekey 1 and one-time prekeys 1 ..
+ * n_prekeys of a new profile named `name`, and stores them, private parts sealed under
+ * p->datakey. Runs inside the caller's transaction. */
+enum sotto_err store_identity_create(struct store_profile *p, struct e2e_ctx *e2e, const char *name,
+                                     unsigned n_prekeys);
+/* store_profile_unlock() is in seal.c too. */
+
+#endif
