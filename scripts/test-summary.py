@@ -11,7 +11,7 @@ try:
     with open(f"{build}/meson-logs/testlog.json") as f:
         for line in f:
             t = json.loads(line)
-            out = t.get("stdout", "") or ""
+            out = (t.get("stdout") or "") + (t.get("stderr") or "")
             crit = re.search(r"Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)", out)
             unit = re.search(r"^Ran (\d+) tests?", out, re.M)
             ok = t["result"] in ("OK", "EXPECTEDFAIL")
