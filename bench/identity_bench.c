@@ -179,10 +179,29 @@ static void bench_cards(const struct sotto_env *env, struct e2e_ctx *e2e, double
             if (curve_verify_signature(ec_key_pair_get_public(pair), msg, msg_len,
                                        signal_buffer_data(sig), signal_buffer_len(sig)) != 1)
                 die("raw verify", SOTTO_EBADSIG);
+    /* where the time goes: the key checks beside the signature */
+    double t_check, t_num;
+    unsigned long n_check = 0, n_num = 0;
+    volatile uint64_t sink = 0;
+    t0 = now_s();
+    while ((t_check = now_s() - t0) < seconds / 4)
+        for (int i = 0; i < 50; i++, n_check++)
+            if (e2e_pubkey_check(key) != SOTTO_OK)
+                die("key check", SOTTO_EBADKEY);
+    t0 = now_s();
+    while ((t_num = now_s() - t0) < seconds / 4)
+        for (int i = 0; i < 50; i++, n_num++)
+            sink += identity_number(key);
+    (void)sink;
     printf("cards verified:                  %8.0f /s  (%zu-byte card, import + all checks)\n",
            n_card / t_card, len);
     printf("  raw curve_verify_signature:    %8.0f /s  (ratio %.2f)\n", n_raw / t_raw,
            (n_card / t_card) / (n_raw / t_raw));
+    printf("  per card: %.1f us = verify %.1f us + small-order key check (X25519) %.1f us"
+           " + number %.2f us + rest (base64, parse, key decode, copies) %.1f us\n",
+           1e6 * t_card / n_card, 1e6 * t_raw / n_raw, 1e6 * t_check / n_check,
+           1e6 * t_num / n_num,
+           1e6 * (t_card / n_card - t_raw / n_raw - t_check / n_check - t_num / n_num));
     signal_buffer_free(sig);
     SIGNAL_UNREF(pair);
     sotto_free(env, text);

@@ -7,7 +7,7 @@ BUILD=${1:-build-fuzz}
 SECONDS_EACH=${2:-60}
 status=0
 for exe in "$BUILD"/fuzz/fuzz-*; do
-    [ -x "$exe" ] || continue
+    [ -f "$exe" ] && [ -x "$exe" ] || continue
     name=${exe##*/fuzz-}
     out="fuzz/out/$name"
     mkdir -p "$out"
