@@ -50,11 +50,13 @@ static void die(const char *what, enum sotto_err rc)
 }
 
 /* Creates one profile in a fresh directory under `root`; returns seconds. */
-static double create_once(const struct sotto_env *env, struct e2e_ctx *e2e, const char *root,
-                          int i, const char *pass)
+static double create_once(const struct sotto_env *env, struct e2e_ctx *e2e, const char *root, int i,
+                          const char *pass)
 {
     char home[PROFILE_PATH_MAX];
-    struct store_create_params p = {.home = home, .name = "bench", .passphrase = pass,
+    struct store_create_params p = {.home = home,
+                                    .name = "bench",
+                                    .passphrase = pass,
                                     .passphrase_len = pass ? strlen(pass) : 0};
     double t;
     enum sotto_err rc;
@@ -199,8 +201,7 @@ static void bench_cards(const struct sotto_env *env, struct e2e_ctx *e2e, double
            (n_card / t_card) / (n_raw / t_raw));
     printf("  per card: %.1f us = verify %.1f us + small-order key check (X25519) %.1f us"
            " + number %.2f us + rest (base64, parse, key decode, copies) %.1f us\n",
-           1e6 * t_card / n_card, 1e6 * t_raw / n_raw, 1e6 * t_check / n_check,
-           1e6 * t_num / n_num,
+           1e6 * t_card / n_card, 1e6 * t_raw / n_raw, 1e6 * t_check / n_check, 1e6 * t_num / n_num,
            1e6 * (t_card / n_card - t_raw / n_raw - t_check / n_check - t_num / n_num));
     signal_buffer_free(sig);
     SIGNAL_UNREF(pair);

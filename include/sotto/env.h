@@ -9,11 +9,11 @@
 struct sotto_log;
 
 struct sotto_env {
-    struct sotto_log *log;                          /* borrowed; NULL: no logging */
-    uint64_t (*now_ms)(void *ctx);                  /* wall clock, ms since the Unix epoch */
+    struct sotto_log *log;                               /* borrowed; NULL: no logging */
+    uint64_t (*now_ms)(void *ctx);                       /* wall clock, ms since the Unix epoch */
     void (*random)(void *ctx, uint8_t *out, size_t len); /* cryptographic randomness */
-    void *(*alloc)(void *ctx, size_t len);          /* NULL on failure, like malloc */
-    void (*free)(void *ctx, void *p);               /* NULL p is a no-op */
+    void *(*alloc)(void *ctx, size_t len);               /* NULL on failure, like malloc */
+    void (*free)(void *ctx, void *p);                    /* NULL p is a no-op */
     void *ctx;
 };
 

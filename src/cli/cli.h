@@ -15,26 +15,26 @@
 /* Exit codes; docs/cli.md lists them, and scripts may rely on them. */
 enum cli_exit {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_FAILURE = 1,   /* unexpected: I/O, database, out of memory */
-    CLI_EXIT_USAGE = 2,      /* bad command line */
-    CLI_EXIT_NOPROFILE = 3,  /* no profile: run `sotto init` */
-    CLI_EXIT_EXISTS = 4,     /* init: a profile is already there (left untouched) */
-    CLI_EXIT_PASSPHRASE = 5, /* wrong passphrase, or none could be read */
-    CLI_EXIT_NOTPROFILE = 6, /* the database is not a Sotto profile */
-    CLI_EXIT_CORRUPT = 7,    /* the profile database is damaged */
-    CLI_EXIT_PERM = 8,       /* the profile is accessible by other users */
-    CLI_EXIT_NEWER = 9,      /* the profile was written by a newer Sotto */
-    CLI_EXIT_CONTACT = 10,   /* no such contact, or more than one match */
+    CLI_EXIT_FAILURE = 1,     /* unexpected: I/O, database, out of memory */
+    CLI_EXIT_USAGE = 2,       /* bad command line */
+    CLI_EXIT_NOPROFILE = 3,   /* no profile: run `sotto init` */
+    CLI_EXIT_EXISTS = 4,      /* init: a profile is already there (left untouched) */
+    CLI_EXIT_PASSPHRASE = 5,  /* wrong passphrase, or none could be read */
+    CLI_EXIT_NOTPROFILE = 6,  /* the database is not a Sotto profile */
+    CLI_EXIT_CORRUPT = 7,     /* the profile database is damaged */
+    CLI_EXIT_PERM = 8,        /* the profile is accessible by other users */
+    CLI_EXIT_NEWER = 9,       /* the profile was written by a newer Sotto */
+    CLI_EXIT_CONTACT = 10,    /* no such contact, or more than one match */
     CLI_EXIT_KEYCHANGED = 11, /* a contact's key changed: refused until accepted */
-    CLI_EXIT_BADCARD = 12,   /* the card is malformed, tampered with or forged */
-    CLI_EXIT_UNVERIFIED = 13 /* safety numbers differ, or the user did not confirm */
+    CLI_EXIT_BADCARD = 12,    /* the card is malformed, tampered with or forged */
+    CLI_EXIT_UNVERIFIED = 13  /* safety numbers differ, or the user did not confirm */
 };
 
 struct cli {
     struct sotto_log log;
     struct sotto_env env;
     char home[PROFILE_PATH_MAX];
-    struct e2e_ctx *e2e;          /* owned; made on first use */
+    struct e2e_ctx *e2e;           /* owned; made on first use */
     struct store_profile *profile; /* owned; opened on first use */
     const char *prog;
 };

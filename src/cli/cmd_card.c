@@ -78,8 +78,10 @@ static int export_build(struct cli *cli, struct identity_card *card, const char 
 static int card_export(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'}, {"address", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+            {"out", required_argument, NULL, 'o'},
+            {"address", required_argument, NULL, 'a'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
     };
     const char *out = NULL, *addrs[CARD_ADDRS_MAX];
     size_t n_addrs = 0, len = 0;
@@ -97,8 +99,10 @@ static int card_export(struct cli *cli, int argc, char **argv)
                    identity_card_check_address(optarg) == SOTTO_OK) {
             addrs[n_addrs++] = optarg;
         } else if (c == 'a') {
-            return cli_usage_error("card export", "--address '%s' is not HOST:PORT, or more "
-                                   "than %d were given", optarg, CARD_ADDRS_MAX);
+            return cli_usage_error("card export",
+                                   "--address '%s' is not HOST:PORT, or more "
+                                   "than %d were given",
+                                   optarg, CARD_ADDRS_MAX);
         } else if (c == 'h') {
             return fputs(card_usage, stdout), CLI_EXIT_OK;
         } else {
@@ -205,14 +209,13 @@ static int import_key_changed(const struct identity_card *card, const struct sto
     return CLI_EXIT_KEYCHANGED;
 }
 
-static void import_report(const struct store_contact *c, enum store_import_result what,
-                          bool json)
+static void import_report(const struct store_contact *c, enum store_import_result what, bool json)
 {
     static const char *const verb[] = {
-        [STORE_IMPORT_ADDED] = "added",
-        [STORE_IMPORT_UPDATED] = "updated",
-        [STORE_IMPORT_UNCHANGED] = "unchanged",
-        [STORE_IMPORT_KEY_REPLACED] = "key_replaced",
+            [STORE_IMPORT_ADDED] = "added",
+            [STORE_IMPORT_UPDATED] = "updated",
+            [STORE_IMPORT_UNCHANGED] = "unchanged",
+            [STORE_IMPORT_KEY_REPLACED] = "key_replaced",
     };
     char name[4 * TEXT_NAME_MAX + 1], num[NUMBER_GROUPED_LEN];
     json_t *o;
@@ -233,19 +236,20 @@ static void import_report(const struct store_contact *c, enum store_import_resul
     else if (what == STORE_IMPORT_UNCHANGED)
         printf("Contact %s (%s) is already up to date.\n", name, num);
     else
-        printf("Accepted a new identity key for %s (%s). Their verified mark was cleared.\n",
-               name, num);
+        printf("Accepted a new identity key for %s (%s). Their verified mark was cleared.\n", name,
+               num);
     if (!c->verified)
-        printf("Not verified yet: compare safety numbers with `sotto safety-number '%s'`.\n",
-               name);
+        printf("Not verified yet: compare safety numbers with `sotto safety-number '%s'`.\n", name);
 }
 
 static int card_import(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"contact", required_argument, NULL, 'c'}, {"accept-new-key", no_argument, NULL, 'A'},
-        {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+            {"contact", required_argument, NULL, 'c'},
+            {"accept-new-key", no_argument, NULL, 'A'},
+            {"json", no_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
     };
     const char *as_name = NULL;
     bool accept = false, json = false;
@@ -270,13 +274,14 @@ static int card_import(struct cli *cli, int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage_error("card import", "name one FILE, or - for standard input");
     if (as_name && text_check_name((const uint8_t *)as_name, strlen(as_name)) != SOTTO_OK)
-        return cli_usage_error("card import", "--contact must be a name without control "
-                               "characters, at most %d bytes", TEXT_NAME_MAX);
+        return cli_usage_error("card import",
+                               "--contact must be a name without control "
+                               "characters, at most %d bytes",
+                               TEXT_NAME_MAX);
     if ((code = cli_open_profile(cli)) != CLI_EXIT_OK ||
         (code = import_read(cli, argv[optind], &card)) != CLI_EXIT_OK)
         return code;
-    rc = store_contact_import_card(cli->profile, &card, as_name, accept, &result, &previous,
-                                   &what);
+    rc = store_contact_import_card(cli->profile, &card, as_name, accept, &result, &previous, &what);
     if (rc == SOTTO_EKEYCHANGED)
         return import_key_changed(&card, &previous);
     if (rc == SOTTO_EINVAL) {

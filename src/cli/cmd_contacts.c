@@ -24,9 +24,9 @@ json_t *cli_contact_json(const struct store_contact *c)
     identity_number_digits(c->number, num);
     identity_fingerprint(c->key, fp);
     o = json_pack("{s:s, s:s?, s:s, s:s, s:b, s:o, s:I, s:I}", "name", c->name, "username",
-                  c->username[0] ? c->username : NULL, "number", num, "fingerprint", fp,
-                  "verified", c->verified, "addresses", addrs, "added_ms",
-                  (json_int_t)c->added_ms, "updated_ms", (json_int_t)c->updated_ms);
+                  c->username[0] ? c->username : NULL, "number", num, "fingerprint", fp, "verified",
+                  c->verified, "addresses", addrs, "added_ms", (json_int_t)c->added_ms,
+                  "updated_ms", (json_int_t)c->updated_ms);
     return o;
 }
 
@@ -178,8 +178,10 @@ static const char safety_usage[] =
 int cmd_safety_number(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"qr", no_argument, NULL, 'q'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+            {"qr", no_argument, NULL, 'q'},
+            {"json", no_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
     };
     struct store_contact c;
     struct identity_safety s;
@@ -239,7 +241,8 @@ static int verify_scanned(struct cli *cli, const struct identity_safety *s, cons
     const char *end = NULL;
     enum sotto_err rc;
 
-    if (!base64_text(data) || sodium_base642bin(theirs, sizeof(theirs), data, strlen(data), " \t\r\n", &len, &end,
+    if (!base64_text(data) ||
+        sodium_base642bin(theirs, sizeof(theirs), data, strlen(data), " \t\r\n", &len, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         *end != '\0') {
         fprintf(stderr, "sotto: verify: the scanned data is not a Sotto safety code\n");
@@ -267,8 +270,9 @@ static const char verify_usage[] =
 int cmd_verify(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"scanned", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+            {"scanned", required_argument, NULL, 's'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
     };
     const char *scanned = NULL;
     struct store_contact c;

@@ -37,9 +37,9 @@ struct init_args {
 static int init_parse(int argc, char **argv, struct init_args *a)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},  {"no-passphrase", no_argument, NULL, 'P'},
-        {"address", required_argument, NULL, 'a'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+            {"name", required_argument, NULL, 'n'},    {"no-passphrase", no_argument, NULL, 'P'},
+            {"address", required_argument, NULL, 'a'}, {"json", no_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     int c;
 
@@ -80,8 +80,8 @@ static const char *default_name(void)
 
     if (user != NULL && text_check_name((const uint8_t *)user, strlen(user)) == SOTTO_OK)
         return user;
-    if (pw != NULL && text_check_name((const uint8_t *)pw->pw_name, strlen(pw->pw_name)) ==
-                              SOTTO_OK)
+    if (pw != NULL &&
+        text_check_name((const uint8_t *)pw->pw_name, strlen(pw->pw_name)) == SOTTO_OK)
         return pw->pw_name;
     return "me";
 }
@@ -117,9 +117,12 @@ static void print_identity(const struct store_self *self, const char *home, bool
 static int init_run(struct cli *cli, const struct init_args *a, const char *pass, size_t pass_len)
 {
     struct store_create_params p = {
-        .home = cli->home, .name = a->name ? a->name : default_name(),
-        .passphrase = pass, .passphrase_len = pass_len,
-        .addrs = a->addrs, .n_addrs = a->n_addrs,
+            .home = cli->home,
+            .name = a->name ? a->name : default_name(),
+            .passphrase = pass,
+            .passphrase_len = pass_len,
+            .addrs = a->addrs,
+            .n_addrs = a->n_addrs,
     };
     struct store_self self;
     struct e2e_ctx *e2e;
@@ -128,14 +131,18 @@ static int init_run(struct cli *cli, const struct init_args *a, const char *pass
     if (rc == SOTTO_OK)
         rc = store_profile_create(&cli->env, e2e, &p);
     if (rc == SOTTO_EEXIST) {
-        fprintf(stderr, "sotto: a profile already exists in %s; it was left untouched\n"
-                        "  for a second profile, choose another directory with --home or "
-                        "SOTTO_HOME\n", cli->home);
+        fprintf(stderr,
+                "sotto: a profile already exists in %s; it was left untouched\n"
+                "  for a second profile, choose another directory with --home or "
+                "SOTTO_HOME\n",
+                cli->home);
         return CLI_EXIT_EXISTS;
     }
     if (rc == SOTTO_EINVAL && a->name)
-        return cli_usage_error("init", "--name must be 1 to %d bytes of text without control "
-                               "characters", TEXT_NAME_MAX);
+        return cli_usage_error("init",
+                               "--name must be 1 to %d bytes of text without control "
+                               "characters",
+                               TEXT_NAME_MAX);
     if (rc != SOTTO_OK)
         return cli_fail(cli, rc, "creating the profile");
     int code = cli_open_profile(cli);
@@ -164,8 +171,10 @@ int cmd_init(struct cli *cli, int argc, char **argv)
     if (code != 0)
         return code < 0 ? CLI_EXIT_OK : code;
     if (a.name != NULL && text_check_name((const uint8_t *)a.name, strlen(a.name)) != SOTTO_OK)
-        return cli_usage_error("init", "--name must be 1 to %d bytes of text without control "
-                               "characters", TEXT_NAME_MAX);
+        return cli_usage_error("init",
+                               "--name must be 1 to %d bytes of text without control "
+                               "characters",
+                               TEXT_NAME_MAX);
     if (!a.no_passphrase) {
         rc = prompt_passphrase("New passphrase: ", true, &pass, &pass_len);
         if (rc == SOTTO_ENOPASS) {

@@ -10,25 +10,25 @@
 #include "util/text.h"
 
 static const int exit_of[SOTTO_ERR_COUNT] = {
-    [SOTTO_OK] = CLI_EXIT_OK,
-    [SOTTO_ENOENT] = CLI_EXIT_NOPROFILE,
-    [SOTTO_EEXIST] = CLI_EXIT_EXISTS,
-    [SOTTO_EPASS] = CLI_EXIT_PASSPHRASE,
-    [SOTTO_ENOPASS] = CLI_EXIT_PASSPHRASE,
-    [SOTTO_ENOTPROFILE] = CLI_EXIT_NOTPROFILE,
-    [SOTTO_ECORRUPT] = CLI_EXIT_CORRUPT,
-    [SOTTO_EPERM] = CLI_EXIT_PERM,
-    [SOTTO_ENEWER] = CLI_EXIT_NEWER,
-    [SOTTO_EAMBIG] = CLI_EXIT_CONTACT,
-    [SOTTO_EKEYCHANGED] = CLI_EXIT_KEYCHANGED,
-    [SOTTO_EBADSIG] = CLI_EXIT_BADCARD,
-    [SOTTO_EBADKEY] = CLI_EXIT_BADCARD,
-    [SOTTO_ENUMBER] = CLI_EXIT_BADCARD,
-    [SOTTO_EPROTO] = CLI_EXIT_BADCARD,
-    [SOTTO_ETRUNC] = CLI_EXIT_BADCARD,
-    [SOTTO_ETOOBIG] = CLI_EXIT_BADCARD,
-    [SOTTO_ECANCELED] = CLI_EXIT_UNVERIFIED,
-    [SOTTO_EMISMATCH] = CLI_EXIT_UNVERIFIED,
+        [SOTTO_OK] = CLI_EXIT_OK,
+        [SOTTO_ENOENT] = CLI_EXIT_NOPROFILE,
+        [SOTTO_EEXIST] = CLI_EXIT_EXISTS,
+        [SOTTO_EPASS] = CLI_EXIT_PASSPHRASE,
+        [SOTTO_ENOPASS] = CLI_EXIT_PASSPHRASE,
+        [SOTTO_ENOTPROFILE] = CLI_EXIT_NOTPROFILE,
+        [SOTTO_ECORRUPT] = CLI_EXIT_CORRUPT,
+        [SOTTO_EPERM] = CLI_EXIT_PERM,
+        [SOTTO_ENEWER] = CLI_EXIT_NEWER,
+        [SOTTO_EAMBIG] = CLI_EXIT_CONTACT,
+        [SOTTO_EKEYCHANGED] = CLI_EXIT_KEYCHANGED,
+        [SOTTO_EBADSIG] = CLI_EXIT_BADCARD,
+        [SOTTO_EBADKEY] = CLI_EXIT_BADCARD,
+        [SOTTO_ENUMBER] = CLI_EXIT_BADCARD,
+        [SOTTO_EPROTO] = CLI_EXIT_BADCARD,
+        [SOTTO_ETRUNC] = CLI_EXIT_BADCARD,
+        [SOTTO_ETOOBIG] = CLI_EXIT_BADCARD,
+        [SOTTO_ECANCELED] = CLI_EXIT_UNVERIFIED,
+        [SOTTO_EMISMATCH] = CLI_EXIT_UNVERIFIED,
 };
 
 int cli_exit_code(enum sotto_err rc)
@@ -165,8 +165,10 @@ int cli_resolve_contact(struct cli *cli, const char *query, struct store_contact
         return cli_fail(cli, rc, "looking up the contact");
     text_escape(query, name, sizeof(name));
     if (n == 0) {
-        fprintf(stderr, "sotto: no contact matches '%s'\n  see `sotto contacts`, or import their "
-                        "card with `sotto card import`\n", name);
+        fprintf(stderr,
+                "sotto: no contact matches '%s'\n  see `sotto contacts`, or import their "
+                "card with `sotto card import`\n",
+                name);
         return CLI_EXIT_CONTACT;
     }
     if (n > 1) {

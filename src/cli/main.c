@@ -17,13 +17,13 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"init", cmd_init, "create your profile: identity key, prekeys, passphrase"},
-    {"whoami", cmd_whoami, "show your name, 15-digit number and key fingerprint"},
-    {"card", cmd_card, "export your identity card, or import someone else's"},
-    {"contacts", cmd_contacts, "list your contacts"},
-    {"contact", cmd_contact, "manage one contact (remove)"},
-    {"safety-number", cmd_safety_number, "show the safety number you share with a contact"},
-    {"verify", cmd_verify, "mark a contact verified once the safety numbers match"},
+        {"init", cmd_init, "create your profile: identity key, prekeys, passphrase"},
+        {"whoami", cmd_whoami, "show your name, 15-digit number and key fingerprint"},
+        {"card", cmd_card, "export your identity card, or import someone else's"},
+        {"contacts", cmd_contacts, "list your contacts"},
+        {"contact", cmd_contact, "manage one contact (remove)"},
+        {"safety-number", cmd_safety_number, "show the safety number you share with a contact"},
+        {"verify", cmd_verify, "mark a contact verified once the safety numbers match"},
 };
 
 static void usage(FILE *out)
@@ -32,26 +32,27 @@ static void usage(FILE *out)
                  "\nSotto: a peer-to-peer, end-to-end encrypted messenger.\n\nCommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out,
-            "\nOptions:\n"
-            "  --home DIR         the profile directory (default: $SOTTO_HOME, else\n"
-            "                     $XDG_DATA_HOME/sotto, else ~/.local/share/sotto)\n"
-            "  --log-level LEVEL  error, warn, info (default) or debug\n"
-            "  -h, --help         this help; `sotto COMMAND --help` for a command's\n"
-            "  --version          print the version\n"
-            "\nEnvironment: SOTTO_HOME, SOTTO_PASSPHRASE (read instead of prompting).\n"
-            "\nExit codes: 0 ok, 1 failure, 2 usage, 3 no profile, 4 profile exists,\n"
-            "  5 passphrase, 6 not a profile, 7 damaged profile, 8 permissions too open,\n"
-            "  9 newer profile, 10 contact not found or ambiguous, 11 contact's key\n"
-            "  changed, 12 invalid card, 13 not verified. See docs/cli.md.\n");
+    fprintf(out, "\nOptions:\n"
+                 "  --home DIR         the profile directory (default: $SOTTO_HOME, else\n"
+                 "                     $XDG_DATA_HOME/sotto, else ~/.local/share/sotto)\n"
+                 "  --log-level LEVEL  error, warn, info (default) or debug\n"
+                 "  -h, --help         this help; `sotto COMMAND --help` for a command's\n"
+                 "  --version          print the version\n"
+                 "\nEnvironment: SOTTO_HOME, SOTTO_PASSPHRASE (read instead of prompting).\n"
+                 "\nExit codes: 0 ok, 1 failure, 2 usage, 3 no profile, 4 profile exists,\n"
+                 "  5 passphrase, 6 not a profile, 7 damaged profile, 8 permissions too open,\n"
+                 "  9 newer profile, 10 contact not found or ambiguous, 11 contact's key\n"
+                 "  changed, 12 invalid card, 13 not verified. See docs/cli.md.\n");
 }
 
 static int parse_global(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"home", required_argument, NULL, 'H'},  {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+            {"home", required_argument, NULL, 'H'},
+            {"log-level", required_argument, NULL, 'l'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {NULL, 0, NULL, 0},
     };
     int c, level;
 

@@ -10,10 +10,10 @@
 
 #include "sotto/err.h"
 
-#define E2E_KEY_LEN  33 /* serialized public key: type byte 0x05 + 32 bytes */
-#define E2E_PRIV_LEN 32
-#define E2E_SIG_LEN  64
-#define E2E_LABEL_MAX 32 /* longest purpose label, without its terminating zero byte */
+#define E2E_KEY_LEN    33 /* serialized public key: type byte 0x05 + 32 bytes */
+#define E2E_PRIV_LEN   32
+#define E2E_SIG_LEN    64
+#define E2E_LABEL_MAX  32          /* longest purpose label, without its terminating zero byte */
 #define E2E_SIGNED_MAX (64 * 1024) /* longest message e2e_sign/e2e_verify accept */
 
 struct sotto_env;

@@ -10,14 +10,14 @@
 #include "sotto/err.h"
 #include "util/text.h"
 
-#define CARD_VERSION 1
-#define CARD_LABEL "sotto-card-v1"
+#define CARD_VERSION   1
+#define CARD_LABEL     "sotto-card-v1"
 #define CARD_ADDRS_MAX 8
-#define CARD_ADDR_MAX 255   /* "host:port", bytes */
-#define CARD_BODY_MAX 4096  /* decoded body plus signature, bytes */
-#define CARD_TEXT_MAX 16384 /* armoured text accepted, bytes, whitespace included */
-#define CARD_BEGIN "-----BEGIN SOTTO CARD-----"
-#define CARD_END "-----END SOTTO CARD-----"
+#define CARD_ADDR_MAX  255   /* "host:port", bytes */
+#define CARD_BODY_MAX  4096  /* decoded body plus signature, bytes */
+#define CARD_TEXT_MAX  16384 /* armoured text accepted, bytes, whitespace included */
+#define CARD_BEGIN     "-----BEGIN SOTTO CARD-----"
+#define CARD_END       "-----END SOTTO CARD-----"
 
 struct identity_card {
     uint8_t version;

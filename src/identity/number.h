@@ -8,11 +8,11 @@
 #include "e2e/e2e.h"
 #include "sotto/err.h"
 
-#define NUMBER_MIN 100000000000000ULL /* 10^14 */
-#define NUMBER_MAX 999999999999999ULL /* 10^15 - 1 */
-#define NUMBER_DIGITS_LEN 16          /* "123456789012345" + NUL */
-#define NUMBER_GROUPED_LEN 20         /* "123 456 789 012 345" + NUL */
-#define FINGERPRINT_LEN 80            /* 16 groups of 4 hex digits, spaces, NUL */
+#define NUMBER_MIN         100000000000000ULL /* 10^14 */
+#define NUMBER_MAX         999999999999999ULL /* 10^15 - 1 */
+#define NUMBER_DIGITS_LEN  16                 /* "123456789012345" + NUL */
+#define NUMBER_GROUPED_LEN 20                 /* "123 456 789 012 345" + NUL */
+#define FINGERPRINT_LEN    80                 /* 16 groups of 4 hex digits, spaces, NUL */
 
 /* 10^14 + BE64(SHA-256("sotto-number-v1" || 0x00 || key)[0..8)) mod (9 * 10^14). */
 uint64_t identity_number(const uint8_t key[static E2E_KEY_LEN]);

@@ -9,13 +9,13 @@
 #include "e2e/e2e.h"
 #include "sotto/err.h"
 
-#define SAFETY_ITERATIONS 5200
-#define SAFETY_DIGITS 60
-#define SAFETY_GROUPED_LEN 72 /* 12 groups of 5 digits, 11 spaces, NUL */
-#define SAFETY_SCAN_MAX 256   /* serialized scannable fingerprint, bytes */
+#define SAFETY_ITERATIONS  5200
+#define SAFETY_DIGITS      60
+#define SAFETY_GROUPED_LEN 72  /* 12 groups of 5 digits, 11 spaces, NUL */
+#define SAFETY_SCAN_MAX    256 /* serialized scannable fingerprint, bytes */
 
 struct identity_safety {
-    char digits[SAFETY_DIGITS + 1];  /* the 60 digits, the same on both sides */
+    char digits[SAFETY_DIGITS + 1];     /* the 60 digits, the same on both sides */
     uint8_t scannable[SAFETY_SCAN_MAX]; /* scannable_fingerprint_serialize(), version 1 */
     size_t scannable_len;
 };

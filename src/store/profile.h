@@ -13,13 +13,13 @@
 #include "sotto/err.h"
 #include "util/text.h"
 
-#define PROFILE_DB_NAME "profile.db"
-#define PROFILE_DATAKEY_NAME "datakey"
-#define PROFILE_SCHEMA_VERSION 1
-#define PROFILE_APPLICATION_ID 0x536f7474 /* "Sott" */
+#define PROFILE_DB_NAME         "profile.db"
+#define PROFILE_DATAKEY_NAME    "datakey"
+#define PROFILE_SCHEMA_VERSION  1
+#define PROFILE_APPLICATION_ID  0x536f7474 /* "Sott" */
 #define PROFILE_PREKEYS_INITIAL 100
-#define PROFILE_PATH_MAX 4096
-#define PROFILE_PASSPHRASE_MAX 1024
+#define PROFILE_PATH_MAX        4096
+#define PROFILE_PASSPHRASE_MAX  1024
 
 struct sotto_env;
 struct store_profile;
@@ -32,9 +32,9 @@ struct store_kdf {
 };
 
 struct store_create_params {
-    const char *home;        /* the profile directory; created 0700 */
-    const char *name;        /* display name, checked with text_check_name */
-    const char *passphrase;  /* NULL: no passphrase, the data key goes to a 0600 file */
+    const char *home;       /* the profile directory; created 0700 */
+    const char *name;       /* display name, checked with text_check_name */
+    const char *passphrase; /* NULL: no passphrase, the data key goes to a 0600 file */
     size_t passphrase_len;
     struct store_kdf kdf;
     const char *const *addrs; /* the user's own addresses, checked, at most CARD_ADDRS_MAX */

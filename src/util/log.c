@@ -6,10 +6,10 @@
 #include "sotto/log.h"
 
 static const char *const level_name[] = {
-    [SOTTO_LOG_ERROR] = "error",
-    [SOTTO_LOG_WARN] = "warn",
-    [SOTTO_LOG_INFO] = "info",
-    [SOTTO_LOG_DEBUG] = "debug",
+        [SOTTO_LOG_ERROR] = "error",
+        [SOTTO_LOG_WARN] = "warn",
+        [SOTTO_LOG_INFO] = "info",
+        [SOTTO_LOG_DEBUG] = "debug",
 };
 
 static void stderr_sink(void *ctx, enum sotto_log_level level, const char *file, int line,

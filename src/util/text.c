@@ -84,8 +84,7 @@ enum sotto_err text_check_username(const uint8_t *s, size_t len)
         return SOTTO_EPROTO;
     for (size_t i = 0; i < len; i++) {
         uint8_t c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
             return SOTTO_EPROTO;
     }
     return SOTTO_OK;

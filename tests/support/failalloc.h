@@ -9,12 +9,12 @@
 #include "sotto/env.h"
 
 struct failalloc {
-    unsigned long calls;    /* allocations attempted so far */
-    unsigned long fail_at;  /* fail the call with this number (1-based); 0: never */
-    unsigned long failed;   /* how many calls were failed */
-    long live;              /* allocations not yet freed */
-    uint64_t now_ms;        /* the clock this env reports */
-    uint64_t rng_state;     /* deterministic randomness when nonzero; else libsodium */
+    unsigned long calls;   /* allocations attempted so far */
+    unsigned long fail_at; /* fail the call with this number (1-based); 0: never */
+    unsigned long failed;  /* how many calls were failed */
+    long live;             /* allocations not yet freed */
+    uint64_t now_ms;       /* the clock this env reports */
+    uint64_t rng_state;    /* deterministic randomness when nonzero; else libsodium */
 };
 
 /* Builds `env` around `fa` (borrowed). fail_at = 0: never fail. */

@@ -82,7 +82,9 @@ Test(text, escape_never_overflows_or_splits_a_character)
 {
     char out[5];
 
-    text_escape("ab\xc3\xab" "cd", out, sizeof(out));
+    text_escape("ab\xc3\xab"
+                "cd",
+                out, sizeof(out));
     cr_assert_str_eq(out, "ab\xc3\xab");
     text_escape("abc\x01", out, sizeof(out));
     cr_assert_str_eq(out, "abc", "the escape does not fit and is left out whole");
