@@ -68,6 +68,9 @@ int cli_fail(struct cli *cli, enum sotto_err rc, const char *what);
 int cli_exit_code(enum sotto_err rc);
 /* Prints a usage error and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses the arguments of a command that takes only --json and --help: 0 to go on, -1 when
+ * it printed `usage`, or the exit code of a usage error (which it printed). */
+int cli_parse_json_only(int argc, char **argv, const char *usage, bool *json);
 /* True when argv[1] is -h or --help (after the subcommand name). */
 bool cli_wants_help(int argc, char **argv);
 

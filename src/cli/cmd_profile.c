@@ -206,14 +206,9 @@ int cmd_whoami(struct cli *cli, int argc, char **argv)
     enum sotto_err rc;
     int code;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return fputs(whoami_usage, stdout), CLI_EXIT_OK;
-        else
-            return cli_usage_error("whoami", "unexpected argument '%s'", argv[i]);
-    }
+    code = cli_parse_json_only(argc, argv, whoami_usage, &json);
+    if (code != 0)
+        return code < 0 ? CLI_EXIT_OK : code;
     code = cli_open_profile(cli);
     if (code != CLI_EXIT_OK)
         return code;

@@ -94,6 +94,22 @@ bool cli_wants_help(int argc, char **argv)
     return false;
 }
 
+int cli_parse_json_only(int argc, char **argv, const char *usage, bool *json)
+{
+    *json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            *json = true;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return -1;
+        } else {
+            return cli_usage_error(argv[0], "unexpected argument '%s'", argv[i]);
+        }
+    }
+    return 0;
+}
+
 enum sotto_err cli_e2e(struct cli *cli, struct e2e_ctx **out)
 {
     enum sotto_err rc = SOTTO_OK;

@@ -506,17 +506,8 @@ static enum sotto_err sync_file(const char *dir, const char *name)
 {
     char path[PROFILE_PATH_MAX];
     enum sotto_err rc = path_join(path, dir, name);
-    int fd;
 
-    if (rc != SOTTO_OK)
-        return rc;
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return SOTTO_EIO;
-    if (fsync(fd) != 0)
-        rc = SOTTO_EIO;
-    close(fd);
-    return rc;
+    return rc != SOTTO_OK ? rc : file_sync(path);
 }
 
 static enum sotto_err sync_parent(const char *home)
@@ -526,11 +517,11 @@ static enum sotto_err sync_parent(const char *home)
     size_t len;
 
     if (slash == NULL)
-        return file_sync_dir(".");
+        return file_sync(".");
     len = slash == home ? 1 : (size_t)(slash - home);
     memcpy(parent, home, len);
     parent[len] = '\0';
-    return file_sync_dir(parent);
+    return file_sync(parent);
 }
 
 /* Makes the finished directory durable, then moves it into place in one step. */
@@ -540,7 +531,7 @@ static enum sotto_err create_commit(struct create_job *job)
 
     if (rc != SOTTO_OK)
         return rc;
-    rc = file_sync_dir(job->tmp);
+    rc = file_sync(job->tmp);
     if (rc != SOTTO_OK)
         return rc;
     if (rename(job->tmp, job->home) != 0)

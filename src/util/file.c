@@ -112,9 +112,9 @@ enum sotto_err file_write_new(const char *path, const void *p, size_t len, unsig
     return rc;
 }
 
-enum sotto_err file_sync_dir(const char *path)
+enum sotto_err file_sync(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     enum sotto_err rc = SOTTO_OK;
 
     if (fd < 0)

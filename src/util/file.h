@@ -22,7 +22,8 @@ enum sotto_err file_read_path(const struct sotto_env *env, const char *path, siz
 enum sotto_err file_write_new(const char *path, const void *p, size_t len, unsigned mode);
 /* Writes all bytes to `fd`, retrying short writes and EINTR. */
 enum sotto_err file_write_all(int fd, const void *p, size_t len);
-/* fsyncs the directory `path`, so that a rename or create inside it is durable. */
-enum sotto_err file_sync_dir(const char *path);
+/* fsyncs `path`: a file, so that its contents are durable, or a directory, so that a rename
+ * or create inside it is. Follows no symbolic link. */
+enum sotto_err file_sync(const char *path);
 
 #endif
