@@ -75,7 +75,14 @@ static int export_build(struct cli *cli, struct identity_card *card, const char 
     return CLI_EXIT_OK;
 }
 
-static int card_export(struct cli *cli, int argc, char **argv)
+struct export_args {
+    const char *out;
+    const char *addrs[CARD_ADDRS_MAX];
+    size_t n_addrs;
+};
+
+/* 0 to go on, -1 after printing help, else the exit code of a usage error. */
+static int export_parse(int argc, char **argv, struct export_args *a)
 {
     static const struct option opts[] = {
             {"out", required_argument, NULL, 'o'},
@@ -83,36 +90,45 @@ static int card_export(struct cli *cli, int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
-    const char *out = NULL, *addrs[CARD_ADDRS_MAX];
-    size_t n_addrs = 0, len = 0;
-    uint8_t priv[E2E_PRIV_LEN];
-    struct identity_card card;
-    struct e2e_ctx *e2e;
-    char *text = NULL;
-    enum sotto_err rc;
-    int c, code;
+    int c;
 
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
         if (c == 'o') {
-            out = optarg;
-        } else if (c == 'a' && n_addrs < CARD_ADDRS_MAX &&
+            a->out = optarg;
+        } else if (c == 'a' && a->n_addrs < CARD_ADDRS_MAX &&
                    identity_card_check_address(optarg) == SOTTO_OK) {
-            addrs[n_addrs++] = optarg;
+            a->addrs[a->n_addrs++] = optarg;
         } else if (c == 'a') {
             return cli_usage_error("card export",
-                                   "--address '%s' is not HOST:PORT, or more "
-                                   "than %d were given",
+                                   "--address '%s' is not HOST:PORT, or more than %d were given",
                                    optarg, CARD_ADDRS_MAX);
         } else if (c == 'h') {
-            return fputs(card_usage, stdout), CLI_EXIT_OK;
+            fputs(card_usage, stdout);
+            return -1;
         } else {
             return cli_usage_error("card export", "unknown option");
         }
     }
     if (optind != argc)
         return cli_usage_error("card export", "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+static int card_export(struct cli *cli, int argc, char **argv)
+{
+    struct export_args a = {0};
+    uint8_t priv[E2E_PRIV_LEN];
+    struct identity_card card;
+    struct e2e_ctx *e2e;
+    char *text = NULL;
+    size_t len = 0;
+    enum sotto_err rc;
+    int code = export_parse(argc, argv, &a);
+
+    if (code != 0)
+        return code < 0 ? CLI_EXIT_OK : code;
     if ((code = cli_open_profile(cli)) != CLI_EXIT_OK ||
-        (code = export_build(cli, &card, addrs, n_addrs)) != CLI_EXIT_OK ||
+        (code = export_build(cli, &card, a.addrs, a.n_addrs)) != CLI_EXIT_OK ||
         (code = cli_unlock_profile(cli)) != CLI_EXIT_OK)
         return code;
     rc = cli_e2e(cli, &e2e);
@@ -123,10 +139,10 @@ static int card_export(struct cli *cli, int argc, char **argv)
     sodium_memzero(priv, sizeof(priv));
     if (rc != SOTTO_OK)
         return cli_fail(cli, rc, "making your card");
-    code = export_write(out, text, len);
+    code = export_write(a.out, text, len);
     sotto_free(&cli->env, text);
-    if (code == CLI_EXIT_OK && out != NULL)
-        fprintf(stderr, "Wrote your card to %s\n", out);
+    if (code == CLI_EXIT_OK && a.out != NULL)
+        fprintf(stderr, "Wrote your card to %s\n", a.out);
     return code;
 }
 
@@ -242,7 +258,14 @@ static void import_report(const struct store_contact *c, enum store_import_resul
         printf("Not verified yet: compare safety numbers with `sotto safety-number '%s'`.\n", name);
 }
 
-static int card_import(struct cli *cli, int argc, char **argv)
+struct import_args {
+    const char *src;
+    const char *as_name;
+    bool accept, json;
+};
+
+/* 0 to go on, -1 after printing help, else the exit code of a usage error. */
+static int import_parse(int argc, char **argv, struct import_args *a)
 {
     static const struct option opts[] = {
             {"contact", required_argument, NULL, 'c'},
@@ -251,46 +274,75 @@ static int card_import(struct cli *cli, int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
-    const char *as_name = NULL;
-    bool accept = false, json = false;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'c') {
+            a->as_name = optarg;
+        } else if (c == 'A') {
+            a->accept = true;
+        } else if (c == 'j') {
+            a->json = true;
+        } else if (c == 'h') {
+            fputs(card_usage, stdout);
+            return -1;
+        } else {
+            return cli_usage_error("card import", "unknown option");
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_error("card import", "name one FILE, or - for standard input");
+    if (a->as_name && text_check_name((const uint8_t *)a->as_name, strlen(a->as_name)) != SOTTO_OK)
+        return cli_usage_error("card import",
+                               "--contact must be a name without control characters, at most %d "
+                               "bytes",
+                               TEXT_NAME_MAX);
+    a->src = argv[optind];
+    return 0;
+}
+
+/* The store refused the card for a reason other than a changed key. */
+static int import_refused(struct cli *cli, enum sotto_err rc)
+{
+    switch (rc) {
+    case SOTTO_EINVAL:
+        fprintf(stderr, "sotto: card import: this is your own card\n");
+        return CLI_EXIT_BADCARD;
+    case SOTTO_EAMBIG:
+        fprintf(stderr, "sotto: card import: several contacts have this card's name; say which "
+                        "one it belongs to with --contact NAME\n");
+        return CLI_EXIT_CONTACT;
+    case SOTTO_EEXIST:
+        fprintf(stderr, "sotto: card import: another contact, with another key, already has this "
+                        "card's number or username; nothing was changed\n"
+                        "  see `sotto contacts`, and check with both people\n");
+        return CLI_EXIT_KEYCHANGED;
+    default:
+        return cli_fail(cli, rc, "saving the contact");
+    }
+}
+
+static int card_import(struct cli *cli, int argc, char **argv)
+{
+    struct import_args a = {0};
     struct identity_card card;
     struct store_contact result, previous;
     enum store_import_result what;
     enum sotto_err rc;
-    int c, code;
+    int code = import_parse(argc, argv, &a);
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'c')
-            as_name = optarg;
-        else if (c == 'A')
-            accept = true;
-        else if (c == 'j')
-            json = true;
-        else if (c == 'h')
-            return fputs(card_usage, stdout), CLI_EXIT_OK;
-        else
-            return cli_usage_error("card import", "unknown option");
-    }
-    if (optind != argc - 1)
-        return cli_usage_error("card import", "name one FILE, or - for standard input");
-    if (as_name && text_check_name((const uint8_t *)as_name, strlen(as_name)) != SOTTO_OK)
-        return cli_usage_error("card import",
-                               "--contact must be a name without control "
-                               "characters, at most %d bytes",
-                               TEXT_NAME_MAX);
+    if (code != 0)
+        return code < 0 ? CLI_EXIT_OK : code;
     if ((code = cli_open_profile(cli)) != CLI_EXIT_OK ||
-        (code = import_read(cli, argv[optind], &card)) != CLI_EXIT_OK)
+        (code = import_read(cli, a.src, &card)) != CLI_EXIT_OK)
         return code;
-    rc = store_contact_import_card(cli->profile, &card, as_name, accept, &result, &previous, &what);
+    rc = store_contact_import_card(cli->profile, &card, a.as_name, a.accept, &result, &previous,
+                                   &what);
     if (rc == SOTTO_EKEYCHANGED)
         return import_key_changed(&card, &previous);
-    if (rc == SOTTO_EINVAL) {
-        fprintf(stderr, "sotto: card import: this is your own card\n");
-        return CLI_EXIT_BADCARD;
-    }
     if (rc != SOTTO_OK)
-        return cli_fail(cli, rc, "saving the contact");
-    import_report(&result, what, json);
+        return import_refused(cli, rc);
+    import_report(&result, what, a.json);
     return CLI_EXIT_OK;
 }
 
