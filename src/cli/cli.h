@@ -85,6 +85,10 @@ bool prompt_confirm(const char *question);
 struct json_t;
 struct json_t *cli_contact_json(const struct store_contact *c);
 
+/* Prints `o` (taking ownership) as indented JSON on stdout. NULL, from a failed json_pack,
+ * prints an error instead: returns the exit code. */
+int cli_print_json(struct json_t *o);
+
 /* Prints `text` as a QR code with Unicode half blocks (two modules per character cell). */
 enum sotto_err qr_print(FILE *out, const char *text);
 

@@ -180,10 +180,15 @@ static int import_read(struct cli *cli, const char *src, struct identity_card *c
     size_t len = 0;
     enum sotto_err rc;
 
-    if (strcmp(src, "-") == 0)
+    if (strcmp(src, "-") == 0) {
         rc = file_read_fd(&cli->env, STDIN_FILENO, CARD_TEXT_MAX, &text, &len);
-    else
-        rc = file_read_path(&cli->env, src, CARD_TEXT_MAX, &text, &len);
+    } else {
+        /* a card is public and checked byte by byte: following a symbolic link is harmless */
+        int fd = open(src, O_RDONLY | O_CLOEXEC);
+        rc = fd < 0 ? SOTTO_EIO : file_read_fd(&cli->env, fd, CARD_TEXT_MAX, &text, &len);
+        if (fd >= 0)
+            close(fd);
+    }
     if (rc == SOTTO_ENOENT || rc == SOTTO_EIO) {
         fprintf(stderr, "sotto: card import: cannot read %s: %s\n", src, strerror(errno));
         return CLI_EXIT_FAILURE;
@@ -225,7 +230,7 @@ static int import_key_changed(const struct identity_card *card, const struct sto
     return CLI_EXIT_KEYCHANGED;
 }
 
-static void import_report(const struct store_contact *c, enum store_import_result what, bool json)
+static int import_report(const struct store_contact *c, enum store_import_result what, bool json)
 {
     static const char *const verb[] = {
             [STORE_IMPORT_ADDED] = "added",
@@ -238,10 +243,11 @@ static void import_report(const struct store_contact *c, enum store_import_resul
 
     if (json) {
         o = cli_contact_json(c);
-        if (o != NULL && json_object_set_new(o, "result", json_string(verb[what])) == 0)
-            json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII), fputc('\n', stdout);
-        json_decref(o);
-        return;
+        if (o != NULL && json_object_set_new(o, "result", json_string(verb[what])) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        return cli_print_json(o);
     }
     text_escape(c->name, name, sizeof(name));
     identity_number_grouped(c->number, num);
@@ -256,6 +262,7 @@ static void import_report(const struct store_contact *c, enum store_import_resul
                num);
     if (!c->verified)
         printf("Not verified yet: compare safety numbers with `sotto safety-number '%s'`.\n", name);
+    return CLI_EXIT_OK;
 }
 
 struct import_args {
@@ -342,8 +349,7 @@ static int card_import(struct cli *cli, int argc, char **argv)
         return import_key_changed(&card, &previous);
     if (rc != SOTTO_OK)
         return import_refused(cli, rc);
-    import_report(&result, what, a.json);
-    return CLI_EXIT_OK;
+    return import_report(&result, what, a.json);
 }
 
 int cmd_card(struct cli *cli, int argc, char **argv)

@@ -1,8 +1,10 @@
 /* src/cli/cmd_contacts.c: `sotto contacts`, `sotto contact remove`, `sotto safety-number` and
  * `sotto verify`. */
+#define _XOPEN_SOURCE 700 /* wcswidth */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <wchar.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -23,20 +25,12 @@ json_t *cli_contact_json(const struct store_contact *c)
         json_array_append_new(addrs, json_string(c->addrs[i]));
     identity_number_digits(c->number, num);
     identity_fingerprint(c->key, fp);
-    o = json_pack("{s:s, s:s?, s:s, s:s, s:b, s:o, s:I, s:I}", "name", c->name, "username",
-                  c->username[0] ? c->username : NULL, "number", num, "fingerprint", fp, "verified",
-                  c->verified, "addresses", addrs, "added_ms", (json_int_t)c->added_ms,
-                  "updated_ms", (json_int_t)c->updated_ms);
+    o = json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:b, s:o, s:I, s:I}", "name", c->name, "username",
+                  c->username[0] ? c->username : NULL, "claimed_username",
+                  c->claimed_username[0] ? c->claimed_username : NULL, "number", num, "fingerprint",
+                  fp, "verified", c->verified, "addresses", addrs, "added_ms",
+                  (json_int_t)c->added_ms, "updated_ms", (json_int_t)c->updated_ms);
     return o;
-}
-
-static void print_json(json_t *o)
-{
-    if (o != NULL) {
-        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-        fputc('\n', stdout);
-    }
-    json_decref(o);
 }
 
 static enum sotto_err list_json(void *arg, const struct store_contact *c)
@@ -48,24 +42,53 @@ static enum sotto_err list_json(void *arg, const struct store_contact *c)
     return SOTTO_OK;
 }
 
+/* Prints `s` and pads it with spaces to `width` terminal columns (wide and combining characters
+ * counted as the terminal shows them; byte count where the locale cannot tell). */
+static void print_padded(const char *s, int width)
+{
+    wchar_t wide[4 * TEXT_NAME_MAX + 1];
+    size_t n = mbstowcs(wide, s, sizeof(wide) / sizeof(wide[0]) - 1);
+    int cols = -1;
+
+    if (n != (size_t)-1) {
+        wide[n] = L'\0';
+        cols = wcswidth(wide, n);
+    }
+    if (cols < 0)
+        cols = (int)strlen(s);
+    fputs(s, stdout);
+    for (; cols < width; cols++)
+        fputc(' ', stdout);
+}
+
 static enum sotto_err list_text(void *arg, const struct store_contact *c)
 {
     char name[4 * TEXT_NAME_MAX + 1], num[NUMBER_GROUPED_LEN], fp[FINGERPRINT_LEN];
+    char user[TEXT_USERNAME_MAX + 2];
 
     ++*(size_t *)arg;
     text_escape(c->name, name, sizeof(name));
     identity_number_grouped(c->number, num);
     identity_fingerprint(c->key, fp);
     fp[19] = '\0'; /* the first four groups suffice to tell contacts apart at a glance */
-    printf("%-2s %-24s %s  %-20s %s…\n", c->verified ? "✓" : " ", name, num,
-           c->username[0] ? c->username : "-", fp);
+    /* a claim from the contact's own card is marked ~ until the directory confirms it */
+    if (c->username[0])
+        snprintf(user, sizeof(user), "%s", c->username);
+    else if (c->claimed_username[0])
+        snprintf(user, sizeof(user), "~%s", c->claimed_username);
+    else
+        snprintf(user, sizeof(user), "-");
+    fputs(c->verified ? "\u2713 " : "  ", stdout);
+    print_padded(name, 24);
+    printf(" %s  %-21s %s\u2026\n", num, user, fp);
     return SOTTO_OK;
 }
 
 static const char contacts_usage[] =
         "Usage: sotto contacts [--json]\n"
-        "\nLists your contacts: ✓ verified, display name, number, username, and the start of\n"
-        "their key fingerprint.\n";
+        "\nLists your contacts: ✓ verified, display name, number, username (~name: claimed by\n"
+        "their card, not yet confirmed by the directory), and the start of their key\n"
+        "fingerprint. --json prints them as an array of objects.\n";
 
 int cmd_contacts(struct cli *cli, int argc, char **argv)
 {
@@ -88,8 +111,8 @@ int cmd_contacts(struct cli *cli, int argc, char **argv)
         return cli_fail(cli, rc, "listing contacts");
     }
     if (json)
-        print_json(arr);
-    else if (n == 0)
+        return cli_print_json(arr);
+    if (n == 0)
         printf("No contacts yet. Import a card with `sotto card import FILE`.\n");
     return CLI_EXIT_OK;
 }
@@ -114,6 +137,10 @@ int cmd_contact(struct cli *cli, int argc, char **argv)
         (code = cli_resolve_contact(cli, argv[2], &c)) != CLI_EXIT_OK)
         return code;
     rc = store_contact_remove(cli->profile, c.id);
+    if (rc == SOTTO_ENOENT) {
+        fprintf(stderr, "sotto: contact remove: the contact was already removed\n");
+        return CLI_EXIT_CONTACT;
+    }
     if (rc != SOTTO_OK)
         return cli_fail(cli, rc, "removing the contact");
     text_escape(c.name, name, sizeof(name));
@@ -201,11 +228,9 @@ int cmd_safety_number(struct cli *cli, int argc, char **argv)
     identity_safety_grouped(&s, grouped);
     if (scannable_b64(&s, code_b64, sizeof(code_b64)) != 0)
         return cli_fail(cli, SOTTO_ETOOBIG, "encoding the safety code");
-    if (json) {
-        print_json(json_pack("{s:s, s:s, s:s, s:b}", "contact", c.name, "safety_number", grouped,
-                             "scannable", code_b64, "verified", c.verified));
-        return CLI_EXIT_OK;
-    }
+    if (json)
+        return cli_print_json(json_pack("{s:s, s:s, s:s, s:b}", "contact", c.name, "safety_number",
+                                        grouped, "scannable", code_b64, "verified", c.verified));
     print_safety_text(&c, &s);
     if (qr) {
         if (qr_print(stdout, code_b64) != SOTTO_OK)
@@ -299,7 +324,14 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
     }
     if (code != CLI_EXIT_OK)
         return code;
-    rc = store_contact_set_verified(cli->profile, c.id, true);
+    rc = store_contact_set_verified(cli->profile, c.id, c.key, true);
+    if (rc == SOTTO_EKEYCHANGED || rc == SOTTO_ENOENT) {
+        fprintf(stderr,
+                "sotto: verify: %s's %s while you were comparing; nothing was marked\n"
+                "  run `sotto verify` again\n",
+                name, rc == SOTTO_ENOENT ? "contact was removed" : "identity key changed");
+        return rc == SOTTO_ENOENT ? CLI_EXIT_CONTACT : CLI_EXIT_KEYCHANGED;
+    }
     if (rc != SOTTO_OK)
         return cli_fail(cli, rc, "saving the verified mark");
     printf("✓ %s is verified.\n", name);

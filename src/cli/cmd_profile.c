@@ -1,4 +1,6 @@
 /* src/cli/cmd_profile.c: `sotto init` and `sotto whoami`. */
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -73,6 +75,32 @@ static int init_parse(int argc, char **argv, struct init_args *a)
     return 0;
 }
 
+/* True when `home` already holds a profile, or anything else: init would refuse it, so say so
+ * before asking for a passphrase twice. store_profile_create checks again, atomically. */
+static bool profile_present(const char *home)
+{
+    DIR *d = opendir(home);
+    struct dirent *e;
+    bool present = false;
+
+    if (d == NULL)
+        return false; /* missing: init makes it; unreadable: init reports why */
+    while (!present && (e = readdir(d)) != NULL)
+        present = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return present;
+}
+
+static int init_exists(const char *home)
+{
+    fprintf(stderr,
+            "sotto: a profile already exists in %s (or the directory is not empty); it was left "
+            "untouched\n  for a second profile, choose another directory with --home or "
+            "SOTTO_HOME\n",
+            home);
+    return CLI_EXIT_EXISTS;
+}
+
 static const char *default_name(void)
 {
     const struct passwd *pw = getpwuid(getuid());
@@ -86,7 +114,7 @@ static const char *default_name(void)
     return "me";
 }
 
-static void print_identity(const struct store_self *self, const char *home, bool json)
+static int print_identity(const struct store_self *self, const char *home, bool json)
 {
     char num[NUMBER_GROUPED_LEN], fp[FINGERPRINT_LEN], name[4 * TEXT_NAME_MAX + 1];
     json_t *o;
@@ -98,12 +126,7 @@ static void print_identity(const struct store_self *self, const char *home, bool
         o = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:I}", "name", self->name, "number", num,
                       "username", self->username[0] ? self->username : NULL, "fingerprint", fp,
                       "profile", home, "created_ms", (json_int_t)self->created_ms);
-        if (o != NULL) {
-            json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-            fputc('\n', stdout);
-        }
-        json_decref(o);
-        return;
+        return cli_print_json(o);
     }
     text_escape(self->name, name, sizeof(name));
     printf("Name:         %s\n", name);
@@ -112,6 +135,7 @@ static void print_identity(const struct store_self *self, const char *home, bool
     printf("Number:       %s\n", num);
     printf("Fingerprint:  %s\n", fp);
     printf("Profile:      %s\n", home);
+    return CLI_EXIT_OK;
 }
 
 static int init_run(struct cli *cli, const struct init_args *a, const char *pass, size_t pass_len)
@@ -130,19 +154,8 @@ static int init_run(struct cli *cli, const struct init_args *a, const char *pass
 
     if (rc == SOTTO_OK)
         rc = store_profile_create(&cli->env, e2e, &p);
-    if (rc == SOTTO_EEXIST) {
-        fprintf(stderr,
-                "sotto: a profile already exists in %s; it was left untouched\n"
-                "  for a second profile, choose another directory with --home or "
-                "SOTTO_HOME\n",
-                cli->home);
-        return CLI_EXIT_EXISTS;
-    }
-    if (rc == SOTTO_EINVAL && a->name)
-        return cli_usage_error("init",
-                               "--name must be 1 to %d bytes of text without control "
-                               "characters",
-                               TEXT_NAME_MAX);
+    if (rc == SOTTO_EEXIST)
+        return init_exists(cli->home);
     if (rc != SOTTO_OK)
         return cli_fail(cli, rc, "creating the profile");
     int code = cli_open_profile(cli);
@@ -153,7 +166,9 @@ static int init_run(struct cli *cli, const struct init_args *a, const char *pass
         return cli_fail(cli, rc, "reading the new profile");
     if (!a->json)
         printf("Created your profile.\n\n");
-    print_identity(&self, cli->home, a->json);
+    code = print_identity(&self, cli->home, a->json);
+    if (code != CLI_EXIT_OK)
+        return code;
     if (!a->json)
         printf("\nNext: share your card with `sotto card export`, import a friend's with "
                "`sotto card import`.\n");
@@ -175,6 +190,8 @@ int cmd_init(struct cli *cli, int argc, char **argv)
                                "--name must be 1 to %d bytes of text without control "
                                "characters",
                                TEXT_NAME_MAX);
+    if (profile_present(cli->home))
+        return init_exists(cli->home);
     if (!a.no_passphrase) {
         rc = prompt_passphrase("New passphrase: ", true, &pass, &pass_len);
         if (rc == SOTTO_ENOPASS) {
@@ -215,6 +232,5 @@ int cmd_whoami(struct cli *cli, int argc, char **argv)
     rc = store_self_get(cli->profile, &self);
     if (rc != SOTTO_OK)
         return cli_fail(cli, rc, "reading your identity");
-    print_identity(&self, cli->home, json);
-    return CLI_EXIT_OK;
+    return print_identity(&self, cli->home, json);
 }

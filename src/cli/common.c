@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "identity/number.h"
 #include "util/secret.h"
@@ -94,6 +96,21 @@ bool cli_wants_help(int argc, char **argv)
     return false;
 }
 
+int cli_print_json(json_t *o)
+{
+    int rc;
+
+    if (o == NULL) {
+        fprintf(stderr, "sotto: could not make the JSON output (a stored value is not valid "
+                        "UTF-8, or memory ran out)\n");
+        return CLI_EXIT_FAILURE;
+    }
+    rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    json_decref(o);
+    fputc('\n', stdout);
+    return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+}
+
 int cli_parse_json_only(int argc, char **argv, const char *usage, bool *json)
 {
     *json = false;
@@ -135,8 +152,10 @@ int cli_open_profile(struct cli *cli)
         return CLI_EXIT_NOPROFILE;
     case SOTTO_EPERM:
         fprintf(stderr,
-                "sotto: the profile in %s can be read or changed by other users; refusing to use "
-                "it\n  if only you should have it: chmod 700 '%s' && chmod 600 '%s'/*\n",
+                "sotto: the profile in %s can be read or changed by other users, or is a "
+                "symbolic link; refusing to use it\n"
+                "  if only you should have it: chmod 700 '%s' && chmod 600 '%s'/*\n"
+                "  (a symbolic link: point --home or SOTTO_HOME at the real directory)\n",
                 cli->home, cli->home, cli->home);
         return CLI_EXIT_PERM;
     default:
@@ -145,6 +164,39 @@ int cli_open_profile(struct cli *cli)
         if (hint_for(rc) != NULL)
             fprintf(stderr, "  %s\n", hint_for(rc));
         return cli_exit_code(rc);
+    }
+}
+
+static int unlock_failed(struct cli *cli, enum sotto_err rc)
+{
+    switch (rc) {
+    case SOTTO_EPASS:
+        fprintf(stderr, "sotto: wrong passphrase for the profile in %s\n  %s\n", cli->home,
+                hint_for(rc));
+        return CLI_EXIT_PASSPHRASE;
+    case SOTTO_ENOPASS:
+        fprintf(stderr,
+                "sotto: the profile in %s has a passphrase, and none could be read\n"
+                "  %s\n",
+                cli->home, hint_for(rc));
+        return CLI_EXIT_PASSPHRASE;
+    case SOTTO_EINVAL:
+    case SOTTO_ETOOBIG:
+        fprintf(stderr, "sotto: the passphrase given is %s\n  %s\n",
+                rc == SOTTO_EINVAL ? "empty" : "longer than any Sotto passphrase",
+                hint_for(SOTTO_EPASS));
+        return CLI_EXIT_PASSPHRASE;
+    case SOTTO_ECORRUPT:
+        if (!store_profile_has_passphrase(cli->profile)) {
+            fprintf(stderr,
+                    "sotto: the data key file %s/%s is missing or does not belong to this "
+                    "profile\n  restore it from a backup of the profile directory\n",
+                    cli->home, PROFILE_DATAKEY_NAME);
+            return CLI_EXIT_CORRUPT;
+        }
+        return cli_fail(cli, rc, "unlocking the profile");
+    default:
+        return cli_fail(cli, rc, "unlocking the profile");
     }
 }
 
@@ -162,12 +214,7 @@ int cli_unlock_profile(struct cli *cli)
     } else {
         rc = store_profile_unlock(cli->profile, NULL, 0);
     }
-    if (rc == SOTTO_EPASS) {
-        fprintf(stderr, "sotto: wrong passphrase for the profile in %s\n  %s\n", cli->home,
-                hint_for(rc));
-        return CLI_EXIT_PASSPHRASE;
-    }
-    return rc == SOTTO_OK ? CLI_EXIT_OK : cli_fail(cli, rc, "unlocking the profile");
+    return rc == SOTTO_OK ? CLI_EXIT_OK : unlock_failed(cli, rc);
 }
 
 int cli_resolve_contact(struct cli *cli, const char *query, struct store_contact *out)

@@ -35,7 +35,7 @@ static void usage(FILE *out)
     fprintf(out, "\nOptions:\n"
                  "  --home DIR         the profile directory (default: $SOTTO_HOME, else\n"
                  "                     $XDG_DATA_HOME/sotto, else ~/.local/share/sotto)\n"
-                 "  --log-level LEVEL  error, warn, info (default) or debug\n"
+                 "  --log-level LEVEL  error, warn (default), info or debug\n"
                  "  -h, --help         this help; `sotto COMMAND --help` for a command's\n"
                  "  --version          print the version\n"
                  "\nEnvironment: SOTTO_HOME, SOTTO_PASSPHRASE (read instead of prompting).\n"
@@ -60,8 +60,9 @@ static int parse_global(struct cli *cli, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         switch (c) {
         case 'H':
-            if (strlen(optarg) >= sizeof(cli->home))
-                return cli_usage_error(NULL, "--home: path too long");
+            if (optarg[0] == '\0' || strlen(optarg) >= sizeof(cli->home))
+                return cli_usage_error(NULL, "--home: give a directory path (at most %zu bytes)",
+                                       sizeof(cli->home) - 1);
             snprintf(cli->home, sizeof(cli->home), "%s", optarg);
             break;
         case 'l':

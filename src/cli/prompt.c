@@ -1,6 +1,7 @@
 /* src/cli/prompt.c: reading a passphrase without echo, and yes/no questions. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +45,48 @@ static enum sotto_err read_line(int fd, char *buf, size_t cap, size_t *len)
     return SOTTO_OK;
 }
 
+/* The terminal settings to put back if a signal ends us while echo is off. Signal handlers
+ * take no user pointer, so these are the file's one piece of mutable state; they are set only
+ * while the prompt runs. */
+static struct termios saved_termios;
+static volatile sig_atomic_t saved_tty = -1;
+
+static void restore_and_reraise(int sig)
+{
+    if (saved_tty >= 0)
+        tcsetattr(saved_tty, TCSANOW, &saved_termios); /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static const int fatal_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+
+static void guard_signals(bool on, struct sigaction old[])
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = restore_and_reraise;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++) {
+        if (on)
+            sigaction(fatal_signals[i], &sa, &old[i]);
+        else
+            sigaction(fatal_signals[i], &old[i], NULL);
+    }
+}
+
 static enum sotto_err read_hidden(int tty, const char *prompt, char *buf, size_t cap, size_t *len)
 {
+    struct sigaction old_actions[sizeof(fatal_signals) / sizeof(fatal_signals[0])];
     struct termios old, quiet;
     enum sotto_err rc;
     bool restore = tcgetattr(tty, &old) == 0;
 
     if (restore) {
+        saved_termios = old;
+        saved_tty = tty;
+        guard_signals(true, old_actions);
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
         quiet.c_lflag |= ICANON;
@@ -60,8 +96,11 @@ static enum sotto_err read_hidden(int tty, const char *prompt, char *buf, size_t
         /* the prompt is a courtesy; reading still works */
     }
     rc = read_line(tty, buf, cap, len);
-    if (restore)
+    if (restore) {
         tcsetattr(tty, TCSAFLUSH, &old);
+        guard_signals(false, old_actions);
+        saved_tty = -1;
+    }
     if (write(tty, "\n", 1) < 0) {
         /* as above */
     }

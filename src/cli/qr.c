@@ -5,7 +5,7 @@
 
 #include "cli.h"
 
-#define QR_QUIET 2 /* modules of light border each side; scanners need some */
+#define QR_QUIET 4 /* modules of light border each side, as ISO/IEC 18004 asks */
 
 /* Module (x, y) is dark; outside the symbol (the quiet zone) is light. */
 static int dark(const QRcode *qr, int x, int y)

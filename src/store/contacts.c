@@ -12,43 +12,9 @@
 #include "store/store_int.h"
 
 #define CONTACT_COLS                                                                               \
-    "id, name, username, number, public_key, verified, addresses, added_ms, updated_ms"
+    "id, name, username, claimed_username, number, public_key, verified, addresses, added_ms, "    \
+    "updated_ms"
 #define CONTACT_ORDER " ORDER BY name COLLATE NOCASE, id"
-
-/* ---- column readers ---- */
-
-enum sotto_err store_col_text(sqlite3_stmt *st, int col, char *out, size_t cap)
-{
-    const unsigned char *s;
-    int n;
-
-    out[0] = '\0';
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
-        return SOTTO_OK;
-    s = sqlite3_column_text(st, col);
-    n = sqlite3_column_bytes(st, col);
-    if (s == NULL)
-        return SOTTO_ENOMEM;
-    if (n < 0 || (size_t)n >= cap || memchr(s, '\0', (size_t)n) != NULL)
-        return SOTTO_ECORRUPT;
-    memcpy(out, s, (size_t)n);
-    out[n] = '\0';
-    return SOTTO_OK;
-}
-
-enum sotto_err store_col_blob(sqlite3_stmt *st, int col, uint8_t *out, size_t len)
-{
-    const void *b;
-
-    if (sqlite3_column_type(st, col) != SQLITE_BLOB || sqlite3_column_bytes(st, col) < 0 ||
-        (size_t)sqlite3_column_bytes(st, col) != len)
-        return SOTTO_ECORRUPT;
-    b = sqlite3_column_blob(st, col);
-    if (b == NULL)
-        return SOTTO_ENOMEM;
-    memcpy(out, b, len);
-    return SOTTO_OK;
-}
 
 /* ---- the user's own identity ---- */
 
@@ -219,34 +185,38 @@ out:
     return rc;
 }
 
+/* A row of CONTACT_COLS. */
 static enum sotto_err contact_row(sqlite3_stmt *st, struct store_contact *c)
 {
-    int64_t number = sqlite3_column_int64(st, 3);
+    int64_t number = sqlite3_column_int64(st, 4);
     const unsigned char *addrs;
     enum sotto_err rc;
 
     memset(c, 0, sizeof(*c));
     if (number < (int64_t)NUMBER_MIN || number > (int64_t)NUMBER_MAX ||
-        sqlite3_column_type(st, 6) != SQLITE_TEXT)
+        sqlite3_column_type(st, 7) != SQLITE_TEXT)
         return SOTTO_ECORRUPT;
     c->id = sqlite3_column_int64(st, 0);
     c->number = (uint64_t)number;
-    c->verified = sqlite3_column_int64(st, 5) != 0;
-    c->added_ms = (uint64_t)sqlite3_column_int64(st, 7);
-    c->updated_ms = (uint64_t)sqlite3_column_int64(st, 8);
+    c->verified = sqlite3_column_int64(st, 6) != 0;
+    c->added_ms = (uint64_t)sqlite3_column_int64(st, 8);
+    c->updated_ms = (uint64_t)sqlite3_column_int64(st, 9);
     rc = store_col_text(st, 1, c->name, sizeof(c->name));
     if (rc != SOTTO_OK)
         return rc;
     rc = store_col_text(st, 2, c->username, sizeof(c->username));
     if (rc != SOTTO_OK)
         return rc;
-    rc = store_col_blob(st, 4, c->key, E2E_KEY_LEN);
+    rc = store_col_text(st, 3, c->claimed_username, sizeof(c->claimed_username));
     if (rc != SOTTO_OK)
         return rc;
-    addrs = sqlite3_column_text(st, 6);
+    rc = store_col_blob(st, 5, c->key, E2E_KEY_LEN);
+    if (rc != SOTTO_OK)
+        return rc;
+    addrs = sqlite3_column_text(st, 7);
     if (addrs == NULL)
         return SOTTO_ENOMEM;
-    return addrs_parse((const char *)addrs, (size_t)sqlite3_column_bytes(st, 6), c);
+    return addrs_parse((const char *)addrs, (size_t)sqlite3_column_bytes(st, 7), c);
 }
 
 /* Reads up to `max` rows of `st` into out[], counting them in *n, and finalizes `st`. */
@@ -332,14 +302,17 @@ enum sotto_err store_contact_find(struct store_profile *p, const char *query,
         if (rc != SOTTO_OK || *n > 0)
             return rc;
     }
+    /* a confirmed username only: a card's claim (claimed_username) is never matched, or anyone's
+     * card could take over what the user types for another contact */
     if (username_from(query, username) == SOTTO_OK) {
         rc = contacts_where(p, "SELECT " CONTACT_COLS " FROM contacts WHERE username = ?", username,
                             0, out, STORE_MATCH_MAX, n);
         if (rc != SOTTO_OK || *n > 0)
             return rc;
     }
-    return contacts_where(p, "SELECT " CONTACT_COLS " FROM contacts WHERE name = ?" CONTACT_ORDER,
-                          query, 0, out, STORE_MATCH_MAX, n);
+    return contacts_where(
+            p, "SELECT " CONTACT_COLS " FROM contacts WHERE name = ? COLLATE NOCASE" CONTACT_ORDER,
+            query, 0, out, STORE_MATCH_MAX, n);
 }
 
 enum sotto_err store_contacts_each(struct store_profile *p,
@@ -365,7 +338,7 @@ enum sotto_err store_contacts_each(struct store_profile *p,
     return rc;
 }
 
-/* Runs a statement on one contact; SOTTO_ENOENT when no row had that id. */
+/* Runs a statement on one contact; SOTTO_ENOENT when it changed no row. */
 static enum sotto_err contact_change(struct store_profile *p, sqlite3_stmt *st)
 {
     enum sotto_err rc = store_db_run(p, st);
@@ -389,19 +362,32 @@ enum sotto_err store_contact_remove(struct store_profile *p, int64_t id)
     return contact_change(p, st);
 }
 
-enum sotto_err store_contact_set_verified(struct store_profile *p, int64_t id, bool verified)
+/* The key is part of the WHERE clause, so that a key replaced since the user compared safety
+ * numbers can never be marked verified; the check and the write are one statement. */
+enum sotto_err store_contact_set_verified(struct store_profile *p, int64_t id,
+                                          const uint8_t key[static E2E_KEY_LEN], bool verified)
 {
+    struct store_contact c;
     sqlite3_stmt *st;
     enum sotto_err rc;
 
-    rc = store_db_prepare(p, "UPDATE contacts SET verified = ?, updated_ms = ? WHERE id = ?", &st);
+    rc = store_db_prepare(p,
+                          "UPDATE contacts SET verified = ?1, updated_ms = ?2 "
+                          "WHERE id = ?3 AND public_key = ?4",
+                          &st);
     if (rc != SOTTO_OK)
         return rc;
     if (sqlite3_bind_int(st, 1, verified ? 1 : 0) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, (sqlite3_int64)sotto_now_ms(p->env)) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, id) != SQLITE_OK)
+        sqlite3_bind_int64(st, 3, id) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 4, key, E2E_KEY_LEN, SQLITE_STATIC) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    return contact_change(p, st);
+    rc = contact_change(p, st);
+    if (rc != SOTTO_ENOENT)
+        return rc;
+    /* no row changed: the contact is gone, or it has another key now */
+    rc = contact_by_id(p, id, &c);
+    return rc == SOTTO_OK ? SOTTO_EKEYCHANGED : rc;
 }
 
 /* ---- card import ---- */
@@ -409,7 +395,10 @@ enum sotto_err store_contact_set_verified(struct store_profile *p, int64_t id, b
 struct import {
     struct store_profile *p;
     const struct identity_card *card;
-    const char *name; /* the contact's name: as_name, else the card's */
+    const char *as_name; /* the user's --contact NAME, or NULL */
+    /* the name to match, then to store: as_name, else the card's; a contact found by key keeps
+     * its own unless as_name is given */
+    const char *name;
     bool accept_new_key;
     char *addrs;              /* owned: the card's addresses as a JSON array */
     struct store_contact cur; /* the matching contact, when found */
@@ -502,8 +491,9 @@ static enum sotto_err import_match(struct import *im)
     if (rc != SOTTO_OK)
         return rc;
     if (n == 0) {
-        rc = contacts_where(im->p, "SELECT " CONTACT_COLS " FROM contacts WHERE name = ?", im->name,
-                            0, two, 2, &n);
+        rc = contacts_where(im->p,
+                            "SELECT " CONTACT_COLS " FROM contacts WHERE name = ? COLLATE NOCASE",
+                            im->name, 0, two, 2, &n);
         if (rc != SOTTO_OK)
             return rc;
     }
@@ -515,33 +505,9 @@ static enum sotto_err import_match(struct import *im)
     return SOTTO_OK;
 }
 
-/* Card usernames are claims until the directory confirms them, and a claim on another
- * contact's username is refused rather than moved: SOTTO_EEXIST. */
-static enum sotto_err import_username_free(struct import *im, int64_t self_id)
-{
-    int64_t taken = 0;
-    sqlite3_stmt *st;
-    enum sotto_err rc;
-    bool row;
-
-    if (im->card->username[0] == '\0')
-        return SOTTO_OK;
-    rc = store_db_prepare(im->p, "SELECT count(*) FROM contacts WHERE username = ? AND id != ?",
-                          &st);
-    if (rc != SOTTO_OK)
-        return rc;
-    if (sqlite3_bind_text(st, 1, im->card->username, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, self_id) != SQLITE_OK)
-        return store_db_bind_failed(im->p, st);
-    rc = store_db_step(im->p, st, &row);
-    if (rc == SOTTO_OK && row)
-        taken = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SOTTO_OK && taken > 0 ? SOTTO_EEXIST : rc;
-}
-
 /* A UNIQUE failure here is another contact with the same number (a different key whose
- * number collides): refused as existing. */
+ * number collides): refused as existing. The card's username cannot collide: it is stored as
+ * claimed_username, which is not unique, and contacts.username is never written here. */
 static enum sotto_err import_write(struct import *im, sqlite3_stmt *st)
 {
     enum sotto_err rc = store_db_run(im->p, st);
@@ -556,12 +522,10 @@ static enum sotto_err import_add(struct import *im)
     const struct identity_card *card = im->card;
     sqlite3_int64 now = (sqlite3_int64)sotto_now_ms(im->p->env);
     sqlite3_stmt *st;
-    enum sotto_err rc = import_username_free(im, 0);
+    enum sotto_err rc;
 
-    if (rc != SOTTO_OK)
-        return rc;
     rc = store_db_prepare(im->p,
-                          "INSERT INTO contacts(name, username, number, public_key, "
+                          "INSERT INTO contacts(name, claimed_username, number, public_key, "
                           "addresses, key_added_ms, added_ms, updated_ms) "
                           "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
                           &st);
@@ -581,12 +545,12 @@ static enum sotto_err import_add(struct import *im)
     return rc;
 }
 
-static bool import_changed(const struct import *im, const char *username)
+static bool import_changed(const struct import *im)
 {
     const struct identity_card *card = im->card;
 
-    if (strcmp(im->cur.name, im->name) != 0 || strcmp(im->cur.username, username) != 0 ||
-        im->cur.n_addrs != card->n_addrs)
+    if (strcmp(im->cur.name, im->name) != 0 ||
+        strcmp(im->cur.claimed_username, card->username) != 0 || im->cur.n_addrs != card->n_addrs)
         return true;
     for (size_t i = 0; i < card->n_addrs; i++)
         if (strcmp(im->cur.addrs[i], card->addrs[i]) != 0)
@@ -613,16 +577,16 @@ static enum sotto_err import_keep_old_key(struct import *im, sqlite3_int64 now)
     return store_db_run(im->p, st);
 }
 
-/* Writes the card over the matched contact; with `new_key`, the key too, clearing the mark. */
-static enum sotto_err import_update(struct import *im, const char *username, bool new_key,
-                                    sqlite3_int64 now)
+/* Writes the card over the matched contact; with `new_key`, the key too, clearing the mark.
+ * contacts.username, confirmed by the directory, is left as it is. */
+static enum sotto_err import_update(struct import *im, bool new_key, sqlite3_int64 now)
 {
     const struct identity_card *card = im->card;
     sqlite3_stmt *st;
     enum sotto_err rc;
 
     rc = store_db_prepare(im->p,
-                          "UPDATE contacts SET name = ?1, username = ?2, addresses = ?3, "
+                          "UPDATE contacts SET name = ?1, claimed_username = ?2, addresses = ?3, "
                           "updated_ms = ?4, public_key = ?5, number = ?6, "
                           "verified = CASE WHEN ?7 THEN 0 ELSE verified END, "
                           "key_added_ms = CASE WHEN ?7 THEN ?4 ELSE key_added_ms END "
@@ -631,8 +595,8 @@ static enum sotto_err import_update(struct import *im, const char *username, boo
     if (rc != SOTTO_OK)
         return rc;
     if (sqlite3_bind_text(st, 1, im->name, -1, SQLITE_STATIC) != SQLITE_OK ||
-        (username[0] != '\0' &&
-         sqlite3_bind_text(st, 2, username, -1, SQLITE_STATIC) != SQLITE_OK) ||
+        (card->username[0] != '\0' &&
+         sqlite3_bind_text(st, 2, card->username, -1, SQLITE_STATIC) != SQLITE_OK) ||
         sqlite3_bind_text(st, 3, im->addrs, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 4, now) != SQLITE_OK ||
         sqlite3_bind_blob(st, 5, card->key, E2E_KEY_LEN, SQLITE_STATIC) != SQLITE_OK ||
@@ -643,29 +607,29 @@ static enum sotto_err import_update(struct import *im, const char *username, boo
     return import_write(im, st);
 }
 
-/* Same key: refresh what changed. New key: keep the old one in the history and move. A card
- * without a username leaves the stored one: it says nothing about it. */
+/* Same key: refresh what changed. New key: keep the old one in the history and move. The
+ * user's name for the contact wins over the card's: only as_name renames. The claimed username
+ * is the card's as it is, none included: a claim belongs to the card that makes it, and after a
+ * new key the old key's claim would be one that the new key never made. */
 static enum sotto_err import_onto(struct import *im, bool new_key)
 {
-    const char *username = im->card->username[0] != '\0' ? im->card->username : im->cur.username;
     sqlite3_int64 now = (sqlite3_int64)sotto_now_ms(im->p->env);
     enum sotto_err rc;
 
     im->id = im->cur.id;
-    if (!new_key && !import_changed(im, username)) {
+    if (im->as_name == NULL)
+        im->name = im->cur.name;
+    if (!new_key && !import_changed(im)) {
         im->what = STORE_IMPORT_UNCHANGED;
         return SOTTO_OK;
     }
     im->what = new_key ? STORE_IMPORT_KEY_REPLACED : STORE_IMPORT_UPDATED;
-    rc = import_username_free(im, im->cur.id);
-    if (rc != SOTTO_OK)
-        return rc;
     if (new_key) {
         rc = import_keep_old_key(im, now);
         if (rc != SOTTO_OK)
             return rc;
     }
-    return import_update(im, username, new_key, now);
+    return import_update(im, new_key, now);
 }
 
 static enum sotto_err import_run(struct import *im)
@@ -687,15 +651,14 @@ static enum sotto_err import_run(struct import *im)
 }
 
 /* Besides the header's contract: *previous is also filled on STORE_IMPORT_KEY_REPLACED (the
- * contact as it was), a username that another contact holds is SOTTO_EEXIST, and more than one
- * contact of the name to match is SOTTO_EAMBIG. `result`, `previous` and `what` may be NULL. */
+ * contact as it was). `result`, `previous` and `what` may be NULL. */
 enum sotto_err store_contact_import_card(struct store_profile *p, const struct identity_card *card,
                                          const char *as_name, bool accept_new_key,
                                          struct store_contact *result,
                                          struct store_contact *previous,
                                          enum store_import_result *what)
 {
-    struct import im = {.p = p, .card = card, .accept_new_key = accept_new_key};
+    struct import im = {.p = p, .card = card, .as_name = as_name, .accept_new_key = accept_new_key};
     enum sotto_err rc = import_check(card, as_name);
 
     if (result != NULL)

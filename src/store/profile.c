@@ -1,6 +1,6 @@
 /* src/store/profile.c: the profile directory and its SQLite database: the schema and its
- * migrations, creation beside the target and rename into place, the checks made before
- * opening, and the SQLite helpers the rest of the store uses. */
+ * migrations, creation beside the target and rename into place, and the checks made before
+ * opening. The SQLite helpers are in db.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +25,10 @@
  * private keys), and keyring.wrapped ("keyring:1"). contacts.key_added_ms is an addition to
  * the design's list: it is when the current key was first seen, and becomes
  * contact_keys.first_seen_ms when that key is replaced. contacts.addresses is a JSON array of
- * strings written with jansson. Tables are STRICT so that a value of the wrong type is refused
+ * strings written with jansson. contacts.username is a username the directory confirmed (unique,
+ * and what store_contact_find matches); contacts.claimed_username is what the contact's card
+ * says, an unconfirmed claim that anyone can make, hence neither unique nor indexed nor ever
+ * matched (DESIGN.md, Trust). Tables are STRICT so that a value of the wrong type is refused
  * rather than stored. */
 static const char *const migrations[PROFILE_SCHEMA_VERSION + 1] = {
         [1] = "CREATE TABLE identity (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL,"
@@ -43,7 +46,7 @@ static const char *const migrations[PROFILE_SCHEMA_VERSION + 1] = {
               "CREATE TABLE self_addresses (pos INTEGER PRIMARY KEY, address TEXT NOT NULL)"
               " STRICT;"
               "CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-              " username TEXT UNIQUE, number INTEGER NOT NULL UNIQUE,"
+              " username TEXT UNIQUE, claimed_username TEXT, number INTEGER NOT NULL UNIQUE,"
               " public_key BLOB NOT NULL UNIQUE, verified INTEGER NOT NULL DEFAULT 0,"
               " addresses TEXT NOT NULL DEFAULT '[]', key_added_ms INTEGER NOT NULL,"
               " added_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL) STRICT;"
@@ -57,166 +60,6 @@ static const char *const migrations[PROFILE_SCHEMA_VERSION + 1] = {
 
 #define PREKEY_ID_MAX 0xfffffe /* the library's ids are 24-bit and skip 0 */
 #define SUFFIX_ROOM   32       /* room left in a path for "/profile.db-journal", ".init-XXXXXX" */
-
-/* ---- SQLite helpers ---- */
-
-enum sotto_err store_db_error(const struct store_profile *p, int rc, const char *what)
-{
-    const char *msg = p->db != NULL ? sqlite3_errmsg(p->db) : sqlite3_errstr(rc);
-
-    if ((rc & 0xff) == SQLITE_NOMEM || rc == SQLITE_IOERR_NOMEM)
-        return SOTTO_ENOMEM;
-    log_warn(p->env->log, "%s: %s: %s", p->dir, what, msg);
-    if ((rc & 0xff) == SQLITE_NOTADB)
-        return SOTTO_ENOTPROFILE;
-    if ((rc & 0xff) == SQLITE_CORRUPT)
-        return SOTTO_ECORRUPT;
-    return SOTTO_EDB;
-}
-
-enum sotto_err store_db_exec(struct store_profile *p, const char *sql)
-{
-    int rc = sqlite3_exec(p->db, sql, NULL, NULL, NULL);
-
-    return rc == SQLITE_OK ? SOTTO_OK : store_db_error(p, rc, "exec");
-}
-
-enum sotto_err store_db_prepare(struct store_profile *p, const char *sql, sqlite3_stmt **st)
-{
-    int rc = sqlite3_prepare_v2(p->db, sql, -1, st, NULL);
-
-    if (rc == SQLITE_OK)
-        return SOTTO_OK;
-    sqlite3_finalize(*st);
-    *st = NULL;
-    return store_db_error(p, rc, "prepare");
-}
-
-enum sotto_err store_db_bind_failed(struct store_profile *p, sqlite3_stmt *st)
-{
-    int rc = sqlite3_errcode(p->db);
-
-    sqlite3_finalize(st);
-    return store_db_error(p, rc == SQLITE_OK ? SQLITE_MISUSE : rc, "bind");
-}
-
-enum sotto_err store_db_step(struct store_profile *p, sqlite3_stmt *st, bool *row)
-{
-    int rc = sqlite3_step(st);
-
-    *row = rc == SQLITE_ROW;
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-        return SOTTO_OK;
-    return store_db_error(p, rc, "step");
-}
-
-enum sotto_err store_db_run(struct store_profile *p, sqlite3_stmt *st)
-{
-    bool row;
-    enum sotto_err rc = store_db_step(p, st, &row);
-
-    sqlite3_finalize(st);
-    return rc;
-}
-
-enum sotto_err store_db_begin(struct store_profile *p)
-{
-    return store_db_exec(p, "BEGIN IMMEDIATE");
-}
-
-enum sotto_err store_db_commit(struct store_profile *p)
-{
-    return store_db_exec(p, "COMMIT");
-}
-
-void store_db_rollback(struct store_profile *p)
-{
-    if (p->db != NULL && !sqlite3_get_autocommit(p->db))
-        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-static enum sotto_err migrate_one(struct store_profile *p, const char *sql, unsigned version)
-{
-    char bump[64];
-    enum sotto_err rc;
-
-    snprintf(bump, sizeof(bump), "PRAGMA user_version = %u", version);
-    rc = store_db_begin(p);
-    if (rc != SOTTO_OK)
-        return rc;
-    rc = store_db_exec(p, sql);
-    if (rc != SOTTO_OK)
-        goto out;
-    rc = store_db_exec(p, bump);
-    if (rc != SOTTO_OK)
-        goto out;
-    rc = store_db_commit(p);
-out:
-    if (rc != SOTTO_OK)
-        store_db_rollback(p);
-    return rc;
-}
-
-enum sotto_err store_db_migrate(struct store_profile *p, const char *const *steps, unsigned from,
-                                unsigned to)
-{
-    enum sotto_err rc;
-
-    for (unsigned v = from + 1; v <= to; v++) {
-        rc = migrate_one(p, steps[v], v);
-        if (rc != SOTTO_OK) {
-            log_warn(p->env->log, "%s: migration to schema %u failed", p->dir, v);
-            return rc;
-        }
-    }
-    if (from != 0 && from < to)
-        log_info(p->env->log, "%s: schema migrated from %u to %u", p->dir, from, to);
-    return SOTTO_OK;
-}
-
-enum sotto_err store_db_row(struct store_profile *p, const char *sql, sqlite3_stmt **st,
-                            enum sotto_err none)
-{
-    enum sotto_err rc = store_db_prepare(p, sql, st);
-    bool row = false;
-
-    if (rc != SOTTO_OK)
-        return rc;
-    rc = store_db_step(p, *st, &row);
-    if (rc == SOTTO_OK && !row)
-        rc = none;
-    if (rc != SOTTO_OK) {
-        sqlite3_finalize(*st);
-        *st = NULL;
-    }
-    return rc;
-}
-
-/* The first column of the first row of `sql`, as text. */
-static enum sotto_err db_query_text(struct store_profile *p, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *st;
-    enum sotto_err rc = store_db_row(p, sql, &st, SOTTO_EDB);
-
-    if (rc != SOTTO_OK)
-        return rc;
-    rc = store_col_text(st, 0, out, cap);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-enum sotto_err store_db_query_int(struct store_profile *p, const char *sql, int64_t *out)
-{
-    sqlite3_stmt *st;
-    enum sotto_err rc = store_db_row(p, sql, &st, SOTTO_EDB);
-
-    *out = 0;
-    if (rc != SOTTO_OK)
-        return rc;
-    *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc;
-}
 
 /* ---- paths ---- */
 
@@ -389,7 +232,7 @@ static enum sotto_err db_settings(struct store_profile *p)
     char mode[16];
     enum sotto_err rc;
 
-    rc = db_query_text(p, "PRAGMA journal_mode = WAL", mode, sizeof(mode));
+    rc = store_db_query_text(p, "PRAGMA journal_mode = WAL", mode, sizeof(mode));
     if (rc == SOTTO_OK && strcmp(mode, "wal") != 0)
         rc = store_db_error(p, SQLITE_ERROR, "journal_mode=WAL");
     if (rc != SOTTO_OK)
@@ -663,7 +506,7 @@ static enum sotto_err open_check_header(struct store_profile *p, unsigned *versi
 static enum sotto_err open_quick_check(struct store_profile *p)
 {
     char result[256];
-    enum sotto_err rc = db_query_text(p, "PRAGMA quick_check(1)", result, sizeof(result));
+    enum sotto_err rc = store_db_query_text(p, "PRAGMA quick_check(1)", result, sizeof(result));
 
     if (rc == SOTTO_OK && strcmp(result, "ok") != 0) {
         log_warn(p->env->log, "%s: damaged database", p->dir);

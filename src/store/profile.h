@@ -83,6 +83,7 @@ struct store_self {
     char addrs[CARD_ADDRS_MAX][CARD_ADDR_MAX + 1];
 };
 
+/* Reads the profile's own public identity (no unlock needed) into *out. */
 enum sotto_err store_self_get(struct store_profile *p, struct store_self *out);
 /* The identity private key, unsealed (needs store_profile_unlock). The caller wipes `priv`.
  * SOTTO_ECORRUPT when it does not unseal or does not match the public key. */
@@ -94,7 +95,10 @@ enum sotto_err store_prekey_counts(struct store_profile *p, unsigned *one_time, 
 struct store_contact {
     int64_t id;
     char name[TEXT_NAME_MAX + 1];
-    char username[TEXT_USERNAME_MAX + 1]; /* "" when unknown */
+    char username[TEXT_USERNAME_MAX + 1]; /* confirmed by the directory; "" when unknown */
+    /* the username the contact's own card claims: unconfirmed, shown as such, never used to
+     * find the contact (DESIGN.md, Trust); "" when the card named none */
+    char claimed_username[TEXT_USERNAME_MAX + 1];
     uint64_t number;
     uint8_t key[E2E_KEY_LEN];
     bool verified;
@@ -113,14 +117,18 @@ enum sotto_err store_contact_find(struct store_profile *p, const char *query,
 enum sotto_err store_contacts_each(struct store_profile *p,
                                    enum sotto_err (*each)(void *arg, const struct store_contact *c),
                                    void *arg);
+/* Removes the contact and its key history. SOTTO_ENOENT when there is no such contact. */
 enum sotto_err store_contact_remove(struct store_profile *p, int64_t id);
-/* Marks the contact verified for the key it has now. */
-enum sotto_err store_contact_set_verified(struct store_profile *p, int64_t id, bool verified);
+/* Sets or clears the verified mark, only if the contact's key is still `key` (the key whose
+ * safety number the user compared): SOTTO_EKEYCHANGED when it changed meanwhile, SOTTO_ENOENT
+ * when the contact is gone; nothing changes then. */
+enum sotto_err store_contact_set_verified(struct store_profile *p, int64_t id,
+                                          const uint8_t key[static E2E_KEY_LEN], bool verified);
 
 /* What a card import did. */
 enum store_import_result {
     STORE_IMPORT_ADDED,       /* a new contact */
-    STORE_IMPORT_UPDATED,     /* same key: name, username or addresses refreshed */
+    STORE_IMPORT_UPDATED,     /* same key: claimed username or addresses refreshed */
     STORE_IMPORT_UNCHANGED,   /* same key, nothing new */
     STORE_IMPORT_KEY_REPLACED /* known contact, new key accepted; verified mark cleared */
 };
@@ -130,8 +138,12 @@ enum store_import_result {
  * under that name when none exists; else one whose display name is the card's name. A key
  * that differs from that contact's is refused with SOTTO_EKEYCHANGED (and *previous holds the
  * stored contact, so the caller can show both fingerprints) unless `accept_new_key`, which
- * keeps the old key in the contact's history and clears the verified mark. A card for our own
- * key is SOTTO_EINVAL. On success *result is the contact as stored. All in one transaction. */
+ * keeps the old key in the contact's history and clears the verified mark. A contact found by
+ * key keeps the name it has unless `as_name` renames it (the user's name for a contact wins
+ * over the name in their card). The card's username is stored as claimed_username only. A
+ * card for our own key is SOTTO_EINVAL; several contacts with the matched name SOTTO_EAMBIG;
+ * another key already holding the card's number SOTTO_EEXIST. On success *result is the
+ * contact as stored. All in one transaction. */
 enum sotto_err store_contact_import_card(struct store_profile *p, const struct identity_card *card,
                                          const char *as_name, bool accept_new_key,
                                          struct store_contact *result,

@@ -137,14 +137,21 @@ static enum sotto_err keyring_insert(struct store_profile *p, const char *kind, 
     return store_db_run(p, st);
 }
 
+/* The Argon2id limits we accept, on creation and when read back: from libsodium's minimum to
+ * its SENSITIVE limits (4 passes, 1 GiB). libsodium's own maxima (2^32 - 1 passes, 4 TiB) would
+ * let a tampered keyring row hang unlock or exhaust memory. */
+static bool kdf_limits_ok(unsigned long long ops, unsigned long long mem)
+{
+    return ops >= crypto_pwhash_OPSLIMIT_MIN && ops <= crypto_pwhash_OPSLIMIT_SENSITIVE &&
+           mem >= crypto_pwhash_MEMLIMIT_MIN && mem <= crypto_pwhash_MEMLIMIT_SENSITIVE;
+}
+
 static enum sotto_err kdf_limits(const struct store_kdf *kdf, unsigned long long *ops, size_t *mem)
 {
     *ops = kdf->ops != 0 ? kdf->ops : crypto_pwhash_OPSLIMIT_MODERATE;
     *mem = kdf->mem != 0 ? kdf->mem : crypto_pwhash_MEMLIMIT_MODERATE;
-    if (*ops < crypto_pwhash_OPSLIMIT_MIN || *ops > crypto_pwhash_OPSLIMIT_MAX ||
-        *mem < crypto_pwhash_MEMLIMIT_MIN || *mem > crypto_pwhash_MEMLIMIT_MAX)
-        return SOTTO_EINVAL;
-    return SOTTO_OK;
+    /* a profile made with more could never be unlocked */
+    return kdf_limits_ok(*ops, *mem) ? SOTTO_OK : SOTTO_EINVAL;
 }
 
 static enum sotto_err kdf_derive(uint8_t kek[static STORE_DATAKEY_LEN], const char *passphrase,
@@ -248,15 +255,15 @@ enum sotto_err store_keyring_kind(struct store_profile *p)
     return rc;
 }
 
-/* Reads the limits as stored; values outside libsodium's range mean a damaged row. */
+/* Reads the limits as stored. Values outside kdf_limits_ok() mean a damaged or tampered row,
+ * refused before crypto_pwhash() runs: the database is not trusted to bound our time or memory. */
 static enum sotto_err keyring_row_limits(sqlite3_stmt *st, struct keyring_row *kr)
 {
     sqlite3_int64 ops = sqlite3_column_int64(st, 2), mem = sqlite3_column_int64(st, 3);
 
-    if (ops < (sqlite3_int64)crypto_pwhash_OPSLIMIT_MIN ||
-        (unsigned long long)ops > crypto_pwhash_OPSLIMIT_MAX ||
-        mem < (sqlite3_int64)crypto_pwhash_MEMLIMIT_MIN ||
-        (unsigned long long)mem > crypto_pwhash_MEMLIMIT_MAX)
+    if (sqlite3_column_type(st, 2) != SQLITE_INTEGER ||
+        sqlite3_column_type(st, 3) != SQLITE_INTEGER || ops < 0 || mem < 0 ||
+        !kdf_limits_ok((unsigned long long)ops, (unsigned long long)mem))
         return SOTTO_ECORRUPT;
     kr->ops = (unsigned long long)ops;
     kr->mem = (size_t)mem;

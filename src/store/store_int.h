@@ -1,5 +1,5 @@
 /* src/store/store_int.h: private to src/store: the profile handle, the SQLite helpers that
- * profile.c and contacts.c share, and the sealing of secrets at rest (seal.c). */
+ * profile.c, seal.c and contacts.c share (db.c), and the sealing of secrets at rest (seal.c). */
 #ifndef SOTTO_STORE_STORE_INT_H
 #define SOTTO_STORE_STORE_INT_H
 
@@ -29,7 +29,7 @@ struct store_profile {
     char dir[PROFILE_PATH_MAX];
 };
 
-/* ---- profile.c: SQLite helpers. Each maps a failure to enum sotto_err (SQLITE_NOMEM to
+/* ---- db.c: SQLite helpers. Each maps a failure to enum sotto_err (SQLITE_NOMEM to
  * SOTTO_ENOMEM, SQLITE_NOTADB to SOTTO_ENOTPROFILE, SQLITE_CORRUPT to SOTTO_ECORRUPT, the rest
  * to SOTTO_EDB) and logs SQLite's message, which never holds a bound value. */
 
@@ -53,6 +53,9 @@ enum sotto_err store_db_row(struct store_profile *p, const char *sql, sqlite3_st
                             enum sotto_err none);
 /* The first column of the first row of `sql` as an integer; SOTTO_EDB when no row came. */
 enum sotto_err store_db_query_int(struct store_profile *p, const char *sql, int64_t *out);
+/* The same as text into out[0..cap): SOTTO_EDB when no row came, SOTTO_ECORRUPT when it does
+ * not fit. */
+enum sotto_err store_db_query_text(struct store_profile *p, const char *sql, char *out, size_t cap);
 
 /* Runs steps[from + 1] .. steps[to] on the database, each in its own transaction together with
  * the bump of user_version to its index, so that an interrupted migration leaves the previous
@@ -60,8 +63,7 @@ enum sotto_err store_db_query_int(struct store_profile *p, const char *sql, int6
 enum sotto_err store_db_migrate(struct store_profile *p, const char *const *steps, unsigned from,
                                 unsigned to);
 
-/* ---- contacts.c: column readers: SOTTO_ECORRUPT when the stored value does not fit. A NULL text
- * reads "". */
+/* Column readers: SOTTO_ECORRUPT when the stored value does not fit. A NULL text reads "". */
 enum sotto_err store_col_text(sqlite3_stmt *st, int col, char *out, size_t cap);
 enum sotto_err store_col_blob(sqlite3_stmt *st, int col, uint8_t *out, size_t len);
 

@@ -51,12 +51,30 @@ bool text_utf8_valid(const uint8_t *s, size_t len)
     return true;
 }
 
-/* C1 controls U+0080..U+009F are encoded as 0xc2 0x80..0x9f. */
+static uint32_t utf8_decode(const uint8_t *s, size_t n)
+{
+    static const uint8_t lead_mask[5] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+    uint32_t cp = s[0] & lead_mask[n];
+
+    for (size_t i = 1; i < n; i++)
+        cp = (cp << 6) | (s[i] & 0x3f);
+    return cp;
+}
+
+/* Characters a name may not hold because they are invisible or reorder what follows them:
+ * C0, DEL, C1, the Arabic letter mark, zero-width space, LRM/RLM, the bidi embeddings and
+ * overrides, word joiner and invisible operators, the bidi isolates, and the BOM. Zero-width
+ * (non-)joiners stay allowed: emoji sequences and Persian need them. */
+static bool is_control_cp(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c || cp == 0x200b ||
+           cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+}
+
 static bool is_control_at(const uint8_t *s, size_t n)
 {
-    if (n == 1)
-        return s[0] < 0x20 || s[0] == 0x7f;
-    return n == 2 && s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
+    return is_control_cp(utf8_decode(s, n));
 }
 
 enum sotto_err text_check_name(const uint8_t *s, size_t len)
@@ -107,11 +125,13 @@ void text_escape(const char *s, char *out, size_t out_len)
     while (i < len) {
         size_t n = utf8_seq_len(u + i, len - i);
         if (n == 0 || is_control_at(u + i, n)) {
-            if (o + 4 >= out_len)
+            /* every byte of the character, so that no part of it reaches the terminal */
+            size_t bytes = n == 0 ? 1 : n;
+            if (o + 4 * bytes >= out_len)
                 break;
-            snprintf(out + o, out_len - o, "\\x%02x", u[i]);
-            o += 4;
-            i += 1;
+            for (size_t k = 0; k < bytes; k++, o += 4)
+                snprintf(out + o, out_len - o, "\\x%02x", u[i + k]);
+            i += bytes;
             continue;
         }
         if (o + n >= out_len)

@@ -15,8 +15,9 @@
 /* True when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or values > U+10FFFF). */
 bool text_utf8_valid(const uint8_t *s, size_t len);
 
-/* A display name: 1..TEXT_NAME_MAX bytes of UTF-8 with no control characters (C0, DEL, C1)
- * and no NUL. SOTTO_ETOOBIG when too long, SOTTO_EPROTO otherwise. */
+/* A display name: 1..TEXT_NAME_MAX bytes of UTF-8 with no control characters (C0, DEL, C1),
+ * no NUL, and none of the invisible or bidi-reordering characters (U+061C, U+200B, U+200E/F,
+ * U+202A..U+202E, U+2060..U+2064, U+2066..U+2069, U+FEFF). SOTTO_ETOOBIG when too long, SOTTO_EPROTO otherwise. */
 enum sotto_err text_check_name(const uint8_t *s, size_t len);
 
 /* A username: 3..32 characters of a-z 0-9 _ . -, starting with a letter. The caller
@@ -27,7 +28,8 @@ enum sotto_err text_check_username(const uint8_t *s, size_t len);
 void text_lower_ascii(char *s);
 
 /* Copies `s` into `out` (always NUL-terminated, cut at a character boundary when `out` is too
- * small) with every control character and invalid byte shown as \xNN, so that a peer's name
+ * small) with every byte of a control or invisible character (as text_check_name defines
+ * them) and every invalid byte shown as \xNN, so that a peer's name
  * can never move the cursor or change colours. */
 void text_escape(const char *s, char *out, size_t out_len);
 

@@ -460,6 +460,100 @@ class SafetyNumberTest(CliTest):
         self.assertExit(self.alice.run("contact", "remove", "bob"), "contact")
 
 
+class ReviewRegressionTest(CliTest):
+    """Things a careful user found: each would mislead or lock out a real person."""
+
+    def setUp(self):
+        super().setUp()
+        self.alice = self.profile("alice", passphrase=None)
+        self.bob = self.profile("bob", passphrase=None)
+        self.alice.init()
+        self.bob.init()
+        self.alice.ok("card", "import", "-", input=self.bob.card())
+
+    def test_a_username_claimed_in_a_card_does_not_capture_a_contacts_name(self):
+        mallory = self.profile("mallory", passphrase=None)
+        mallory.init()
+        db = os.path.join(mallory.home, "profile.db")
+        subprocess.run(["sqlite3", db, "UPDATE identity SET username = 'bob';"], check=True)
+        self.alice.ok("card", "import", "-", input=mallory.card())
+        mine = json.loads(self.alice.ok("safety-number", "bob", "--json").stdout)
+        self.assertEqual(mine["contact"], "bob", "'bob' must still mean the contact named bob")
+        listing = {c["name"]: c for c in json.loads(self.alice.ok("contacts", "--json").stdout)}
+        self.assertIsNone(listing["mallory"]["username"])
+        self.assertEqual(listing["mallory"]["claimed_username"], "bob")
+        self.assertIn("~bob", self.alice.ok("contacts").stdout)
+
+    def test_verify_marks_nothing_when_the_key_changes_while_the_user_compares(self):
+        p = subprocess.Popen([SOTTO, "verify", "bob"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "SOTTO_HOME": self.alice.home})
+        prompt = ""
+        while "[y/N]" not in prompt:  # the event: the question is on screen
+            ch = p.stderr.read(1)
+            self.assertTrue(ch, "verify ended before asking")
+            prompt += ch
+        shutil.rmtree(self.bob.home)
+        self.bob.init()
+        self.alice.ok("card", "import", "-", "--accept-new-key", input=self.bob.card())
+        out, err = p.communicate("yes\n", timeout=60)
+        self.assertEqual(p.returncode, EXIT["keychanged"], err)
+        self.assertIn("changed while you were comparing", err)
+        self.assertFalse(json.loads(self.alice.ok("contacts", "--json").stdout)[0]["verified"])
+
+    def test_a_name_the_user_chose_survives_reimporting_the_card(self):
+        self.alice.ok("card", "import", "-", "--contact", "Bobby", input=self.bob.card())
+        self.alice.ok("card", "import", "-", input=self.bob.card())
+        names = [c["name"] for c in json.loads(self.alice.ok("contacts", "--json").stdout)]
+        self.assertEqual(names, ["Bobby"])
+
+    def test_passphrase_problems_exit_with_the_passphrase_code(self):
+        carol = self.profile("carol")
+        carol.init()
+        for bad in ("x" * 1500, ""):
+            r = carol.run("card", "export", passphrase=None,
+                          env_extra={"SOTTO_PASSPHRASE": bad})
+            self.assertExit(r, "passphrase")
+        r = carol.run("card", "export", passphrase="")  # no variable, no terminal
+        self.assertExit(r, "passphrase", "none could be read")
+
+    def test_init_on_an_existing_profile_says_so_before_asking_for_a_passphrase(self):
+        r = self.alice.run("init", passphrase="")
+        self.assertExit(r, "exists", "already exists")
+
+    def test_names_that_reorder_text_are_refused(self):
+        r = self.profile("eve").run("init", "--name", "Eve\u202e\u200b")
+        self.assertExit(r, "usage", "--name")
+
+    def test_empty_home_is_a_usage_error(self):
+        self.assertExit(self.alice.run("--home", "", "whoami"), "usage", "--home")
+
+    def test_a_missing_data_key_file_is_named(self):
+        os.unlink(os.path.join(self.alice.home, "datakey"))
+        self.assertExit(self.alice.run("card", "export"), "corrupt", "data key file")
+
+    def test_interrupting_the_passphrase_prompt_gives_the_terminal_its_echo_back(self):
+        import pty, signal, termios, time
+        carol = self.profile("carol")
+        carol.init()
+        env = {k: v for k, v in os.environ.items() if k != "SOTTO_PASSPHRASE"}
+        env["SOTTO_HOME"] = carol.home
+        pid, master = pty.fork()
+        if pid == 0:
+            os.execve(SOTTO, [SOTTO, "card", "export"], env)
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"Passphrase:" not in seen:
+            self.assertLess(time.monotonic(), deadline, seen)
+            seen += os.read(master, 100)
+        self.assertFalse(termios.tcgetattr(master)[3] & termios.ECHO, "echo is off while asking")
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        self.assertTrue(os.WIFSIGNALED(status))
+        self.assertTrue(termios.tcgetattr(master)[3] & termios.ECHO, "echo must be back")
+        os.close(master)
+
+
 class InterfaceTest(CliTest):
     COMMANDS = [["init"], ["whoami"], ["card"], ["card", "export"], ["card", "import"],
                 ["contacts"], ["contact"], ["safety-number"], ["verify"]]

@@ -1,5 +1,6 @@
 /* tests/unit/store/test_contacts.c: card import adds, refreshes and guards contacts; a changed
- * key is never taken silently; lookups resolve numbers, usernames and names in that order. */
+ * key is never taken silently; a card's username is only a claim; the verified mark is tied to
+ * a key; lookups resolve numbers, confirmed usernames and names in that order. */
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,22 @@ static size_t find(const char *query, struct store_contact out[static STORE_MATC
     return n;
 }
 
+/* Gives a contact a directory-confirmed username, as the directory lookup will (issue 3 has
+ * no code that sets it). */
+static void confirm_username(int64_t id, const char *username)
+{
+    sqlite3_stmt *st;
+
+    cr_assert_eq(sqlite3_prepare_v2(prof->db, "UPDATE contacts SET username = ? WHERE id = ?", -1,
+                                    &st, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, id);
+    cr_assert_eq(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    cr_assert_eq(sqlite3_changes(prof->db), 1);
+}
+
 static int64_t history_count(int64_t id)
 {
     char sql[128];
@@ -66,7 +83,8 @@ Test(store_contacts, adds_a_contact_from_a_card)
     cr_assert_eq(import_ok(&c, NULL, false, &got), STORE_IMPORT_ADDED);
     cr_assert_gt(got.id, 0);
     cr_assert_str_eq(got.name, "Bob");
-    cr_assert_str_eq(got.username, "bob");
+    cr_assert_str_eq(got.claimed_username, "bob");
+    cr_assert_str_eq(got.username, "", "a card's username is not confirmed");
     cr_assert_eq(got.number, c.number);
     cr_assert(memcmp(got.key, c.key, E2E_KEY_LEN) == 0);
     cr_assert_not(got.verified);
@@ -108,7 +126,9 @@ Test(store_contacts, a_card_with_new_addresses_updates_the_contact)
     cr_assert_eq(b.n_addrs, 0);
     snprintf(c.username, sizeof(c.username), "bobby");
     cr_assert_eq(import_ok(&c, NULL, false, &b), STORE_IMPORT_UPDATED);
-    cr_assert_str_eq(b.username, "bobby");
+    cr_assert_str_eq(b.claimed_username, "bobby");
+    cr_assert_str_eq(b.username, "");
+    cr_assert_eq(import_ok(&c, NULL, false, &b), STORE_IMPORT_UNCHANGED);
 }
 
 Test(store_contacts, refuses_a_new_key_for_a_known_name_and_changes_nothing)
@@ -137,7 +157,8 @@ Test(store_contacts, accepts_a_new_key_when_asked_and_keeps_the_old_one)
 
     card_make(&c, "Bob", "bob", 1);
     import_ok(&c, NULL, false, &a);
-    cr_assert_eq(store_contact_set_verified(prof, a.id, true), SOTTO_OK);
+    confirm_username(a.id, "bob");
+    cr_assert_eq(store_contact_set_verified(prof, a.id, c.key, true), SOTTO_OK);
     card_make(&renewed, "Bob", "", 1);
     cr_assert_eq(store_contact_import_card(prof, &renewed, NULL, true, &result, &prev, &what),
                  SOTTO_OK);
@@ -146,7 +167,8 @@ Test(store_contacts, accepts_a_new_key_when_asked_and_keeps_the_old_one)
     cr_assert(memcmp(result.key, renewed.key, E2E_KEY_LEN) == 0);
     cr_assert_eq(result.number, renewed.number);
     cr_assert_not(result.verified, "a new key is not verified");
-    cr_assert_str_eq(result.username, "bob", "a card without a username keeps the stored one");
+    cr_assert_str_eq(result.username, "bob", "the confirmed username is not the card's business");
+    cr_assert_str_eq(result.claimed_username, "", "the old key's claim is not the new key's");
     cr_assert(memcmp(prev.key, c.key, E2E_KEY_LEN) == 0);
     cr_assert(prev.verified);
     cr_assert_eq(history_count(a.id), 1);
@@ -199,18 +221,89 @@ Test(store_contacts, refuses_a_card_whose_number_is_not_its_keys)
                  SOTTO_EINVAL);
 }
 
-Test(store_contacts, refuses_a_username_another_contact_holds)
+/* Every match of `query` is the contact `id`; returns how many there were. */
+static size_t find_only(const char *query, int64_t id)
+{
+    struct store_contact found[STORE_MATCH_MAX];
+    size_t n = find(query, found);
+
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(found[i].id, id, "\"%s\" found %s (id %lld)", query, found[i].name,
+                     (long long)found[i].id);
+    return n;
+}
+
+Test(store_contacts, a_username_in_a_card_is_a_claim_that_never_finds_the_contact)
+{
+    struct identity_card bob, mallory, eve;
+    struct store_contact a, m, e;
+
+    card_make(&bob, "Bob", "", 1);
+    import_ok(&bob, NULL, false, &a);
+    card_make(&mallory, "Mallory", "bob", 1);
+    cr_assert_eq(import_ok(&mallory, NULL, false, &m), STORE_IMPORT_ADDED);
+    cr_assert_str_eq(m.claimed_username, "bob");
+    cr_assert_str_eq(m.username, "");
+    cr_assert_eq(find_only("Bob", a.id), 1, "the real Bob, not the card claiming \"bob\"");
+    cr_assert_eq(find_only("bob", a.id), 1, "the display name, without regard to case");
+    cr_assert_eq(find_only("BOB", a.id), 1);
+    card_make(&eve, "Eve", "bob", 0);
+    cr_assert_eq(import_ok(&eve, NULL, false, &e), STORE_IMPORT_ADDED,
+                 "a claim cannot collide with another claim");
+    cr_assert_str_eq(e.claimed_username, "bob");
+    confirm_username(a.id, "bob");
+    cr_assert_eq(find_only("bob", a.id), 1);
+    cr_assert_eq(find_only("Bob", a.id), 1);
+    snprintf(mallory.addrs[0], sizeof(mallory.addrs[0]), "mallory.example:1");
+    cr_assert_eq(import_ok(&mallory, NULL, false, &m), STORE_IMPORT_UPDATED,
+                 "nor with a confirmed username");
+    cr_assert_str_eq(m.username, "");
+    cr_assert_eq(find_only("bob", a.id), 1);
+}
+
+Test(store_contacts, refuses_a_card_whose_number_another_key_holds)
 {
     struct identity_card c, d;
     struct store_contact a, result, prev, found[STORE_MATCH_MAX];
     enum store_import_result what;
+    char sql[128];
 
-    card_make(&c, "Bob", "bob", 0);
+    card_make(&c, "Bob", "", 0);
     import_ok(&c, NULL, false, &a);
-    card_make(&d, "Not Bob", "bob", 0);
+    card_make(&d, "Carol", "carol", 0);
+    /* two keys with one number take a hash collision: make one in the database instead */
+    snprintf(sql, sizeof(sql), "UPDATE contacts SET number = %llu WHERE id = %lld",
+             (unsigned long long)d.number, (long long)a.id);
+    cr_assert_eq(store_db_exec(prof, sql), SOTTO_OK);
     cr_assert_eq(store_contact_import_card(prof, &d, NULL, false, &result, &prev, &what),
                  SOTTO_EEXIST);
-    cr_assert_eq(find("Not Bob", found), 0, "nothing was stored");
+    cr_assert_eq(find("Carol", found), 0, "nothing was stored");
+}
+
+Test(store_contacts, a_contact_found_by_key_keeps_its_name_unless_renamed)
+{
+    struct identity_card c;
+    struct store_contact a, b, found[STORE_MATCH_MAX];
+
+    card_make(&c, "Bob", "", 1);
+    cr_assert_eq(import_ok(&c, "Bob Two", false, &a), STORE_IMPORT_ADDED);
+    cr_assert_str_eq(a.name, "Bob Two");
+    fx.fa.now_ms += 1000;
+    cr_assert_eq(import_ok(&c, NULL, false, &b), STORE_IMPORT_UNCHANGED);
+    cr_assert_str_eq(b.name, "Bob Two", "the card's name does not undo the user's");
+    cr_assert_eq(b.updated_ms, a.updated_ms);
+    snprintf(c.name, sizeof(c.name), "Robert");
+    snprintf(c.addrs[0], sizeof(c.addrs[0]), "bob.example:9000");
+    cr_assert_eq(import_ok(&c, NULL, false, &b), STORE_IMPORT_UPDATED);
+    cr_assert_str_eq(b.name, "Bob Two");
+    cr_assert_str_eq(b.addrs[0], "bob.example:9000");
+    cr_assert_eq(find("Robert", found), 0);
+    cr_assert_eq(find("Bob", found), 0);
+    cr_assert_eq(import_ok(&c, "Bobby", false, &b), STORE_IMPORT_UPDATED, "as_name renames");
+    cr_assert_eq(b.id, a.id);
+    cr_assert_str_eq(b.name, "Bobby");
+    cr_assert_eq(find("Bobby", found), 1);
+    cr_assert_eq(find("Bob Two", found), 0);
 }
 
 Test(store_contacts, finds_by_number_with_spaces_then_username_then_name)
@@ -219,10 +312,12 @@ Test(store_contacts, finds_by_number_with_spaces_then_username_then_name)
     struct store_contact a, b, found[STORE_MATCH_MAX];
     char grouped[NUMBER_GROUPED_LEN];
 
-    card_make(&c, "Bob", "bob", 0);
-    card_make(&d, "bob", "robert", 0); /* a display name that is someone else's username */
+    card_make(&c, "Bobby", "", 0);
+    card_make(&d, "bob", "", 0); /* a display name that is someone else's username */
     import_ok(&c, NULL, false, &a);
     import_ok(&d, NULL, false, &b);
+    confirm_username(a.id, "bob");
+    confirm_username(b.id, "robert");
     identity_number_grouped(c.number, grouped);
     cr_assert_eq(find(grouped, found), 1);
     cr_assert_eq(found[0].id, a.id);
@@ -230,7 +325,9 @@ Test(store_contacts, finds_by_number_with_spaces_then_username_then_name)
     cr_assert_eq(found[0].id, a.id);
     cr_assert_eq(find("robert", found), 1);
     cr_assert_eq(found[0].id, b.id);
-    cr_assert_eq(find("Bob", found), 1, "a username match comes before a display name");
+    cr_assert_eq(find("bob", found), 1, "a username match comes before a display name");
+    cr_assert_eq(found[0].id, a.id);
+    cr_assert_eq(find("BOBBY", found), 1, "display names match without regard to case");
     cr_assert_eq(found[0].id, a.id);
     cr_assert_eq(find("nobody", found), 0);
     cr_assert_eq(find("123 456 789 012 345", found), 0);
@@ -246,8 +343,7 @@ Test(store_contacts, finds_every_contact_of_an_ambiguous_name)
     card_make(&d, "Samuel", "", 0);
     import_ok(&c, NULL, false, &a);
     import_ok(&d, NULL, false, &b);
-    snprintf(d.name, sizeof(d.name), "Sam Smith");
-    cr_assert_eq(import_ok(&d, NULL, false, &b), STORE_IMPORT_UPDATED);
+    cr_assert_eq(import_ok(&d, "Sam Smith", false, &b), STORE_IMPORT_UPDATED);
     cr_assert_eq(find("Sam Smith", found), 2);
     cr_assert_eq(found[0].id, a.id);
     cr_assert_eq(found[1].id, b.id);
@@ -272,6 +368,18 @@ Test(store_contacts, removes_a_contact_and_its_key_history)
     cr_assert_eq(history_count(a.id), 0);
 }
 
+Test(store_contacts, removing_an_unknown_contact_is_enoent_and_removes_nothing)
+{
+    struct identity_card c;
+    struct store_contact a, found[STORE_MATCH_MAX];
+
+    card_make(&c, "Bob", "", 0);
+    import_ok(&c, NULL, false, &a);
+    cr_assert_eq(store_contact_remove(prof, a.id + 1), SOTTO_ENOENT);
+    cr_assert_eq(store_contact_remove(prof, -1), SOTTO_ENOENT);
+    cr_assert_eq(find("Bob", found), 1);
+}
+
 Test(store_contacts, marks_and_clears_verified)
 {
     struct identity_card c;
@@ -279,15 +387,39 @@ Test(store_contacts, marks_and_clears_verified)
 
     card_make(&c, "Bob", "", 0);
     import_ok(&c, NULL, false, &a);
-    cr_assert_eq(store_contact_set_verified(prof, a.id, true), SOTTO_OK);
+    cr_assert_eq(store_contact_set_verified(prof, a.id, c.key, true), SOTTO_OK);
     cr_assert_eq(find("Bob", found), 1);
     cr_assert(found[0].verified);
     cr_assert_eq(import_ok(&c, NULL, false, &a), STORE_IMPORT_UNCHANGED);
     cr_assert(a.verified, "re-importing the same key keeps the mark");
-    cr_assert_eq(store_contact_set_verified(prof, a.id, false), SOTTO_OK);
+    cr_assert_eq(store_contact_set_verified(prof, a.id, c.key, false), SOTTO_OK);
     cr_assert_eq(find("Bob", found), 1);
     cr_assert_not(found[0].verified);
-    cr_assert_eq(store_contact_set_verified(prof, a.id + 100, true), SOTTO_ENOENT);
+    cr_assert_eq(store_contact_set_verified(prof, a.id + 100, c.key, true), SOTTO_ENOENT);
+}
+
+/* The user compared the safety number of `c`'s key; the contact has `now` meanwhile. */
+Test(store_contacts, does_not_verify_a_key_that_changed_since_it_was_compared)
+{
+    struct identity_card c, now;
+    struct store_contact a, found[STORE_MATCH_MAX];
+
+    card_make(&c, "Bob", "", 0);
+    import_ok(&c, NULL, false, &a);
+    card_make(&now, "Bob", "", 0);
+    import_ok(&now, NULL, true, &a);
+    fx.fa.now_ms += 1000;
+    cr_assert_eq(store_contact_set_verified(prof, a.id, c.key, true), SOTTO_EKEYCHANGED);
+    cr_assert_eq(find("Bob", found), 1);
+    cr_assert_not(found[0].verified, "the new key was not compared");
+    cr_assert_eq(found[0].updated_ms, a.updated_ms, "nothing changed");
+    cr_assert_eq(store_contact_set_verified(prof, a.id, now.key, true), SOTTO_OK);
+    cr_assert_eq(store_contact_set_verified(prof, a.id, c.key, false), SOTTO_EKEYCHANGED);
+    cr_assert_eq(find("Bob", found), 1);
+    cr_assert(found[0].verified, "a stale key does not clear the mark either");
+    cr_assert_eq(store_contact_remove(prof, a.id), SOTTO_OK);
+    cr_assert_eq(store_contact_set_verified(prof, a.id, now.key, true), SOTTO_ENOENT,
+                 "a contact that is gone is not a changed key");
 }
 
 struct listing {

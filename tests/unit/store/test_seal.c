@@ -1,7 +1,9 @@
 /* tests/unit/store/test_seal.c: private keys are sealed under the data key, bound to their row;
  * the data key opens only with the right passphrase, or from its own file. */
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -82,6 +84,76 @@ Test(store_seal, wraps_with_moderate_limits_when_given_zero)
     p = store_fx_open();
     cr_assert_eq(unlock_with(p, TEST_PASSPHRASE), SOTTO_OK);
     store_profile_close(p);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Sets the keyring's limits behind the store's back, then unlocks with the right passphrase. */
+static enum sotto_err unlock_with_limits(const char *ops, const char *mem, double *seconds)
+{
+    char sql[160];
+    struct store_profile *p;
+    struct timespec t0;
+    enum sotto_err rc;
+
+    snprintf(sql, sizeof(sql), "UPDATE keyring SET opslimit = %s, memlimit = %s", ops, mem);
+    raw_exec(fx.home, sql);
+    p = store_fx_open();
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = unlock_with(p, TEST_PASSPHRASE);
+    *seconds = seconds_since(&t0);
+    store_profile_close(p);
+    return rc;
+}
+
+/* Without the check, 2^32 - 1 passes run for hours and 2^42 bytes is 4 TiB: the timeout turns
+ * such a hang into a failure. */
+Test(store_seal, refuses_argon2_limits_from_a_tampered_keyring_before_hashing, .timeout = 60)
+{
+    static const struct {
+        const char *ops, *mem, *what;
+    } bad[] = {
+            {"4294967295", "8192", "2^32 - 1 passes"},
+            {"5", "8192", "one pass above SENSITIVE"},
+            {"0", "8192", "no pass"},
+            {"-1", "8192", "a negative count"},
+            {"NULL", "8192", "no count"},
+            {"1", "4398046511104", "2^42 bytes"},
+            {"1", "4398046510080", "libsodium's MEMLIMIT_MAX, 4 TiB"},
+            {"1", "1073742848", "a KiB above SENSITIVE's 1 GiB"},
+            {"1", "8191", "a byte below the minimum"},
+    };
+    double seconds;
+
+    store_fx_create(TEST_PASSPHRASE);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(unlock_with_limits(bad[i].ops, bad[i].mem, &seconds), SOTTO_ECORRUPT, "%s",
+                     bad[i].what);
+        cr_assert_lt(seconds, 1.0, "%s: refused in %.3f s", bad[i].what, seconds);
+    }
+    /* the wrapping was made with 1 pass: 4 derive another key, which is no damage */
+    cr_assert_eq(unlock_with_limits("4", "8192", &seconds), SOTTO_EPASS,
+                 "SENSITIVE's 4 passes are accepted and run");
+    cr_assert_eq(unlock_with_limits("1", "8192", &seconds), SOTTO_OK,
+                 "the limits it was made with");
+}
+
+Test(store_seal, refuses_to_create_a_profile_it_would_refuse_to_unlock)
+{
+    struct store_create_params params = store_fx_params(TEST_PASSPHRASE);
+
+    params.kdf.ops = crypto_pwhash_OPSLIMIT_SENSITIVE + 1;
+    cr_assert_eq(store_profile_create(&fx.env, fx.e2e, &params), SOTTO_EINVAL);
+    params.kdf.ops = crypto_pwhash_OPSLIMIT_MIN;
+    params.kdf.mem = crypto_pwhash_MEMLIMIT_SENSITIVE + 1024;
+    cr_assert_eq(store_profile_create(&fx.env, fx.e2e, &params), SOTTO_EINVAL);
+    cr_assert_not(path_exists(fx.home));
 }
 
 Test(store_seal, unlocks_from_the_data_key_file_without_a_passphrase)

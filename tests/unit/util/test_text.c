@@ -89,3 +89,22 @@ Test(text, escape_never_overflows_or_splits_a_character)
     text_escape("abc\x01", out, sizeof(out));
     cr_assert_str_eq(out, "abc", "the escape does not fit and is left out whole");
 }
+
+Test(text, refuses_names_with_invisible_or_reordering_characters)
+{
+    cr_assert_eq(name("Eve\u202e\u200b"), SOTTO_EPROTO, "right-to-left override, zero-width space");
+    cr_assert_eq(name("Bo\u200eb"), SOTTO_EPROTO, "left-to-right mark");
+    cr_assert_eq(name("a\u2066b"), SOTTO_EPROTO, "bidi isolate");
+    cr_assert_eq(name("\ufeffBob"), SOTTO_EPROTO, "byte order mark");
+    cr_assert_eq(name("x\u061c"), SOTTO_EPROTO, "Arabic letter mark");
+    cr_assert_eq(name("\U0001F468\u200d\U0001F469\u200d\U0001F467"), SOTTO_OK,
+                 "an emoji family needs the zero-width joiner");
+}
+
+Test(text, escape_hides_every_byte_of_a_reordering_character)
+{
+    char out[64];
+
+    text_escape("Eve\u202e123", out, sizeof(out));
+    cr_assert_str_eq(out, "Eve\\xe2\\x80\\xae123");
+}
