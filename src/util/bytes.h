@@ -23,6 +23,8 @@ void reader_init(struct reader *r, const void *p, size_t len);
 enum sotto_err reader_take(struct reader *r, size_t n, const uint8_t **out);
 /* Copies exactly `n` bytes into `out`. */
 enum sotto_err reader_copy(struct reader *r, void *out, size_t n);
+/* Fixed-size big-endian integers: SOTTO_ETRUNC (and *out = 0, nothing consumed) when fewer
+ * bytes are left than the integer needs. */
 enum sotto_err reader_u8(struct reader *r, uint8_t *out);
 enum sotto_err reader_u16(struct reader *r, uint16_t *out);
 enum sotto_err reader_u32(struct reader *r, uint32_t *out);
@@ -49,6 +51,7 @@ void writer_init(struct writer *w, const struct sotto_env *env, size_t max);
 /* Wipes and frees the buffer; the writer is empty and reusable afterwards. */
 void writer_clear(struct writer *w);
 enum sotto_err writer_put(struct writer *w, const void *p, size_t n);
+/* Append a big-endian integer; return the writer's (sticky) error. */
 enum sotto_err writer_u8(struct writer *w, uint8_t v);
 enum sotto_err writer_u16(struct writer *w, uint16_t v);
 enum sotto_err writer_u32(struct writer *w, uint32_t v);
