@@ -17,7 +17,8 @@ bool text_utf8_valid(const uint8_t *s, size_t len);
 
 /* A display name: 1..TEXT_NAME_MAX bytes of UTF-8 with no control characters (C0, DEL, C1),
  * no NUL, and none of the invisible or bidi-reordering characters (U+061C, U+200B, U+200E/F,
- * U+202A..U+202E, U+2060..U+2064, U+2066..U+2069, U+FEFF). SOTTO_ETOOBIG when too long, SOTTO_EPROTO otherwise. */
+ * U+202A..U+202E, U+2060..U+2064, U+2066..U+2069, U+FEFF). SOTTO_ETOOBIG when too long,
+ * SOTTO_EPROTO otherwise. */
 enum sotto_err text_check_name(const uint8_t *s, size_t len);
 
 /* A username: 3..32 characters of a-z 0-9 _ . -, starting with a letter. The caller
