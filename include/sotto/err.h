@@ -27,6 +27,10 @@ enum sotto_err {
     SOTTO_EKEYCHANGED, /* a contact's identity key differs from the stored one */
     SOTTO_ECANCELED,   /* the user declined */
     SOTTO_EMISMATCH,   /* a scanned safety number does not match */
+    SOTTO_ENET,        /* a server or peer could not be reached, or timed out */
+    SOTTO_EPIN,        /* a server's certificate is not the pinned one */
+    SOTTO_ERATE,       /* rate limited: try again later */
+    SOTTO_EREFUSED,    /* a server understood the request and refused it */
     SOTTO_ERR_COUNT    /* keep last */
 };
 

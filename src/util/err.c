@@ -28,6 +28,10 @@ static const char *const err_text[SOTTO_ERR_COUNT] = {
         [SOTTO_EKEYCHANGED] = "contact's identity key has changed",
         [SOTTO_ECANCELED] = "canceled",
         [SOTTO_EMISMATCH] = "safety numbers do not match",
+        [SOTTO_ENET] = "could not reach the server",
+        [SOTTO_EPIN] = "the server's certificate is not the pinned one",
+        [SOTTO_ERATE] = "too many requests; try again later",
+        [SOTTO_EREFUSED] = "the server refused the request",
 };
 
 static const char *const err_name[SOTTO_ERR_COUNT] = {
@@ -55,6 +59,10 @@ static const char *const err_name[SOTTO_ERR_COUNT] = {
         [SOTTO_EKEYCHANGED] = "SOTTO_EKEYCHANGED",
         [SOTTO_ECANCELED] = "SOTTO_ECANCELED",
         [SOTTO_EMISMATCH] = "SOTTO_EMISMATCH",
+        [SOTTO_ENET] = "SOTTO_ENET",
+        [SOTTO_EPIN] = "SOTTO_EPIN",
+        [SOTTO_ERATE] = "SOTTO_ERATE",
+        [SOTTO_EREFUSED] = "SOTTO_EREFUSED",
 };
 
 const char *sotto_strerror(enum sotto_err e)
