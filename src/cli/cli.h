@@ -27,7 +27,11 @@ enum cli_exit {
     CLI_EXIT_CONTACT = 10,    /* no such contact, or more than one match */
     CLI_EXIT_KEYCHANGED = 11, /* a contact's key changed: refused until accepted */
     CLI_EXIT_BADCARD = 12,    /* the card is malformed, tampered with or forged */
-    CLI_EXIT_UNVERIFIED = 13  /* safety numbers differ, or the user did not confirm */
+    CLI_EXIT_UNVERIFIED = 13, /* safety numbers differ, or the user did not confirm */
+    CLI_EXIT_NETWORK = 14,    /* the directory cannot be reached, failed, or answered nonsense */
+    CLI_EXIT_PIN = 15,        /* the directory's certificate is not the pinned one */
+    CLI_EXIT_REFUSED = 16,    /* the directory refused (username taken...), or not registered */
+    CLI_EXIT_RATE = 17        /* the directory is rate limiting us: try again later */
 };
 
 struct cli {
@@ -49,6 +53,9 @@ int cmd_contacts(struct cli *cli, int argc, char **argv);
 int cmd_contact(struct cli *cli, int argc, char **argv);
 int cmd_safety_number(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
+int cmd_register(struct cli *cli, int argc, char **argv);
+int cmd_lookup(struct cli *cli, int argc, char **argv);
+int cmd_unregister(struct cli *cli, int argc, char **argv);
 
 /* The Signal context, made on first use. */
 enum sotto_err cli_e2e(struct cli *cli, struct e2e_ctx **out);

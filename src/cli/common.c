@@ -31,6 +31,10 @@ static const int exit_of[SOTTO_ERR_COUNT] = {
         [SOTTO_ETOOBIG] = CLI_EXIT_BADCARD,
         [SOTTO_ECANCELED] = CLI_EXIT_UNVERIFIED,
         [SOTTO_EMISMATCH] = CLI_EXIT_UNVERIFIED,
+        [SOTTO_ENET] = CLI_EXIT_NETWORK,
+        [SOTTO_EPIN] = CLI_EXIT_PIN,
+        [SOTTO_EREFUSED] = CLI_EXIT_REFUSED,
+        [SOTTO_ERATE] = CLI_EXIT_RATE,
 };
 
 int cli_exit_code(enum sotto_err rc)
@@ -57,6 +61,12 @@ static const char *hint_for(enum sotto_err rc)
         return "run a newer version of Sotto on this profile";
     case SOTTO_EDB:
         return "check free disk space and that no other program holds the database";
+    case SOTTO_ENET:
+        return "check the directory's URL and your network, or try again later";
+    case SOTTO_EPIN:
+        return "ask the directory's operator for its fingerprint; give it with --fingerprint";
+    case SOTTO_ERATE:
+        return "wait a minute and try again";
     default:
         return NULL;
     }

@@ -24,6 +24,9 @@ static const struct command commands[] = {
         {"contact", cmd_contact, "manage one contact (remove)"},
         {"safety-number", cmd_safety_number, "show the safety number you share with a contact"},
         {"verify", cmd_verify, "mark a contact verified once the safety numbers match"},
+        {"register", cmd_register, "publish your username and keys on a directory"},
+        {"lookup", cmd_lookup, "find someone on the directory and add them as a contact"},
+        {"unregister", cmd_unregister, "delete your account from the directory"},
 };
 
 static void usage(FILE *out)
@@ -42,7 +45,9 @@ static void usage(FILE *out)
                  "\nExit codes: 0 ok, 1 failure, 2 usage, 3 no profile, 4 profile exists,\n"
                  "  5 passphrase, 6 not a profile, 7 damaged profile, 8 permissions too open,\n"
                  "  9 newer profile, 10 contact not found or ambiguous, 11 contact's key\n"
-                 "  changed, 12 invalid card, 13 not verified. See docs/cli.md.\n");
+                 "  changed, 12 invalid card, 13 not verified, 14 directory unreachable or\n"
+                 "  its answer invalid, 15 directory certificate not the pinned one,\n"
+                 "  16 refused by the directory, 17 rate limited. See docs/cli.md.\n");
 }
 
 static int parse_global(struct cli *cli, int argc, char **argv)

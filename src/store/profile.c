@@ -56,6 +56,18 @@ static const char *const migrations[PROFILE_SCHEMA_VERSION + 1] = {
               " public_key BLOB NOT NULL, number INTEGER NOT NULL,"
               " first_seen_ms INTEGER NOT NULL, replaced_ms INTEGER NOT NULL) STRICT;"
               "CREATE INDEX contact_keys_contact ON contact_keys(contact_id);",
+        /* Schema 2 (issue 4, directory.c): the directory the profile uses, with the pin of its
+         * certificate (lowercase hex SHA-256 of its SubjectPublicKeyInfo) and, once registered,
+         * the username it holds there; prekeys.uploaded_ms marks the one-time prekeys the
+         * directory was given (NULL: not yet); prekey_state.next_id is the id of the next
+         * one-time prekey to make, so that an id is never reused once its prekey was consumed
+         * and deleted (no row yet: one past the highest stored id). */
+        [2] = "CREATE TABLE directory (id INTEGER PRIMARY KEY CHECK (id = 1), url TEXT NOT NULL,"
+              " pin TEXT NOT NULL CHECK (length(pin) = 64), username TEXT,"
+              " registered_ms INTEGER) STRICT;"
+              "ALTER TABLE prekeys ADD COLUMN uploaded_ms INTEGER;"
+              "CREATE TABLE prekey_state (id INTEGER PRIMARY KEY CHECK (id = 1),"
+              " next_id INTEGER NOT NULL) STRICT;",
 };
 
 #define PREKEY_ID_MAX 0xfffffe /* the library's ids are 24-bit and skip 0 */

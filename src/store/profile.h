@@ -15,7 +15,7 @@
 
 #define PROFILE_DB_NAME         "profile.db"
 #define PROFILE_DATAKEY_NAME    "datakey"
-#define PROFILE_SCHEMA_VERSION  1
+#define PROFILE_SCHEMA_VERSION  2
 #define PROFILE_APPLICATION_ID  0x536f7474 /* "Sott" */
 #define PROFILE_PREKEYS_INITIAL 100
 #define PROFILE_PATH_MAX        4096
@@ -149,5 +149,93 @@ enum sotto_err store_contact_import_card(struct store_profile *p, const struct i
                                          struct store_contact *result,
                                          struct store_contact *previous,
                                          enum store_import_result *what);
+
+/* ---- the directory (issue 4; src/store/directory.c, schema 2) ----
+ * The profile remembers one directory: its URL, the pin of its certificate, and, once
+ * registered there, the username it holds. It also keeps which one-time prekeys the directory
+ * was given, and the id of the next one to make. */
+
+#define STORE_DIR_URL_MAX 255 /* bytes of a directory URL, without the NUL */
+#define STORE_PIN_HEX_LEN 64  /* lowercase hex SHA-256 of the certificate's public key */
+
+struct store_directory {
+    char url[STORE_DIR_URL_MAX + 1];
+    char pin[STORE_PIN_HEX_LEN + 1];
+    char username[TEXT_USERNAME_MAX + 1]; /* "" unless registered there */
+    uint64_t registered_ms;               /* 0 unless registered there */
+};
+
+/* The remembered directory into *out; SOTTO_ENOENT when there is none (out is zeroed). */
+enum sotto_err store_directory_get(struct store_profile *p, struct store_directory *out);
+/* Remembers `url` (1..STORE_DIR_URL_MAX bytes) and `pin` (64 lowercase hex digits, else
+ * SOTTO_EINVAL). For the URL already remembered only the pin changes and a registration is
+ * kept; another URL replaces the directory and forgets any registration with it (the caller
+ * refuses that while registered). */
+enum sotto_err store_directory_remember(struct store_profile *p, const char *url, const char *pin);
+/* Records a successful registration of `username` at `url` with `pin`: the directory row, the
+ * identity's username and the uploaded mark of the prekeys given (ids[0..n)), in one
+ * transaction. */
+enum sotto_err store_directory_registered(struct store_profile *p, const char *url, const char *pin,
+                                          const char *username, uint64_t when_ms,
+                                          const uint32_t *ids, size_t n);
+/* Forgets the registration (the directory deleted the account): the username in the directory
+ * row and in the identity, and every uploaded mark. The URL and pin stay, for lookups. */
+enum sotto_err store_directory_forget_registration(struct store_profile *p);
+/* Sets the profile's own username (lowercase, checked with text_check_username, else
+ * SOTTO_EINVAL), or clears it when `username` is NULL. */
+enum sotto_err store_set_username(struct store_profile *p, const char *username);
+
+/* The public half of a prekey, for the directory. */
+struct store_prekey_pub {
+    uint32_t id;
+    uint8_t key[E2E_KEY_LEN];
+};
+struct store_signed_prekey_pub {
+    uint32_t id;
+    uint8_t key[E2E_KEY_LEN];
+    uint8_t sig[E2E_SIG_LEN]; /* Signal's signature over the 33-byte key */
+};
+
+/* The newest signed prekey's public parts (no unlock needed). SOTTO_ECORRUPT when none. */
+enum sotto_err store_signed_prekey_public(struct store_profile *p,
+                                          struct store_signed_prekey_pub *out);
+/* Up to `max` one-time prekeys' public parts, lowest id first: all of them, or with
+ * `pending_only` those the directory was not given yet. *n says how many were filled. */
+enum sotto_err store_prekeys_public(struct store_profile *p, bool pending_only,
+                                    struct store_prekey_pub *out, size_t max, size_t *n);
+/* Marks prekeys ids[0..n) as given to the directory at `when_ms`. */
+enum sotto_err store_prekeys_mark_uploaded(struct store_profile *p, const uint32_t *ids, size_t n,
+                                           uint64_t when_ms);
+/* Makes `count` (1..1000) new one-time prekeys from the next id on and stores them sealed,
+ * not yet uploaded, in one transaction; needs store_profile_unlock. *first_id is the first new
+ * id (ids wrap within the library's 1..0xfffffe). */
+enum sotto_err store_prekeys_add(struct store_profile *p, struct e2e_ctx *e2e, unsigned count,
+                                 uint32_t *first_id);
+
+/* An account as the directory published it, after the caller checked it (the number belongs to
+ * the key, the key is valid, the addresses pass identity_card_check_address). */
+struct store_dir_account {
+    char username[TEXT_USERNAME_MAX + 1];
+    uint64_t number;
+    uint8_t key[E2E_KEY_LEN];
+    size_t n_addrs;
+    char addrs[CARD_ADDRS_MAX][CARD_ADDR_MAX + 1];
+};
+
+/* Adds or refreshes the contact that a directory lookup returned (DESIGN.md, "Trust"). The
+ * contact is the one with the account's key, which gets the username as confirmed (taken from
+ * any other contact that had it: the directory gave it to this key) and the addresses; else the
+ * one whose confirmed username is the account's, whose key then changed: an unverified contact
+ * moves to the new key (the old one goes to its history, its claimed username is dropped), a
+ * verified one is refused with SOTTO_EKEYCHANGED and left as it is unless `accept_new_key`,
+ * which moves it too and clears the verified mark; else a new unverified contact named after
+ * the username. Our own key is SOTTO_EINVAL; another contact holding the number with another
+ * key, SOTTO_EEXIST. *previous is the contact as it was when its key changed (or was refused),
+ * *result the contact as stored; either may be NULL. All in one transaction. */
+enum sotto_err store_contact_from_directory(struct store_profile *p,
+                                            const struct store_dir_account *a, bool accept_new_key,
+                                            struct store_contact *result,
+                                            struct store_contact *previous,
+                                            enum store_import_result *what);
 
 #endif
