@@ -464,7 +464,7 @@ static enum sotto_err pg_schema_version(struct dir_pg *p, int64_t *version)
 
 static enum sotto_err pg_migrate_steps(struct dir_pg *p, int64_t from)
 {
-    char bump[128];
+    char bump[192];
     enum sotto_err rc = SOTTO_OK;
 
     for (int64_t v = from + 1; v <= PG_SCHEMA_VERSION && rc == SOTTO_OK; v++) {
