@@ -7,3 +7,4 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "openssl speed baseline (sha512, 1 s):"
 openssl speed -elapsed -seconds 1 sha512 2>/dev/null | tail -1
 "$BUILD/bench/identity-bench" "${BENCH_RUNS:-5}"
+bash bench/directory.sh "$BUILD" "${BENCH_SECONDS:-10}"
