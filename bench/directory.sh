@@ -136,4 +136,5 @@ for s in sqlite postgresql; do
     read -r rps p50 p99 errs <<<"${BUNDLE[$s]}"
     echo "bundle fetches, $s, 100 connections: $rps /s (p50 $p50, p99 $p99) $errs"
 done
-echo "registrations: not measured yet (each needs a fresh identity key and signature)"
+/usr/bin/python3 bench/dir_register.py "$DIRSRV" "$BUILD/tests/support/dir-sign" \
+    tests/support/pg_cluster.sh "${BENCH_REGISTRATIONS:-300}"
