@@ -15,8 +15,8 @@
 #include "util/text.h"
 
 #define DIR_PREKEYS_PER_REQUEST 200
-#define DIR_PREKEYS_STORED_MAX 1000
-#define DIR_REPLAY_KEEP_MS (10 * 60 * 1000)
+#define DIR_PREKEYS_STORED_MAX  1000
+#define DIR_REPLAY_KEEP_MS      (10 * 60 * 1000)
 
 struct sotto_env;
 
@@ -96,8 +96,8 @@ enum sotto_err dir_backend_counts(struct dir_backend *b, uint64_t *accounts, uin
 /* SOTTO_OK when the database answers a trivial query (for /healthz). */
 enum sotto_err dir_backend_ping(struct dir_backend *b);
 
-/* The look-alike skeleton of a lowercased, valid username (docs/PROTOCOL.md): 0->o, 1->l,
- * i->l, rn->m, vv->w, then . - _ removed. `out` holds at least TEXT_USERNAME_MAX + 1 bytes. */
+/* The look-alike skeleton of a lowercased, valid username (docs/PROTOCOL.md): . - _ removed,
+ * then 0->o, 1->l, i->l, rn->m, vv->w. `out` holds at least TEXT_USERNAME_MAX + 1 bytes. */
 void dir_username_skeleton(const char *username, char out[static TEXT_USERNAME_MAX + 1]);
 
 #endif

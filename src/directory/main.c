@@ -37,6 +37,7 @@ static const char usage[] =
         "                       [--tls-cert FILE --tls-key FILE] [--state-dir DIR]\n"
         "                       [--workers N] [--rate-limit PER_MIN] [--max-connections N]\n"
         "                       [--request-timeout SECONDS] [--idle-timeout SECONDS]\n"
+        "                       [--public-host NAME[:PORT]]...\n"
         "                       [--log-level error|warn|info|debug] [--help] [--version]\n"
         "\n"
         "Serves the Sotto directory API (docs/PROTOCOL.md) over HTTPS, TLS 1.3 only.\n"
@@ -56,6 +57,9 @@ static const char usage[] =
         "                         the file descriptor limit is lower)\n"
         "  --request-timeout S    a request must arrive whole within S seconds (default 10)\n"
         "  --idle-timeout S       idle connections are closed after S seconds (default 60)\n"
+        "  --public-host NAME[:PORT]  a name clients reach this directory by (repeatable);\n"
+        "                         signed writes are accepted only when signed for one of\n"
+        "                         these or for the address they arrived on\n"
         "  --log-level L          error, warn, info (default) or debug; logs go to stderr\n"
         "\n"
         "At start it prints, one per line: \"listening on ADDR:PORT\", \"pin sha256:HEX\" (the\n"
@@ -114,6 +118,7 @@ static const struct option long_opts[] = {
         {"max-connections", required_argument, NULL, 'm'},
         {"request-timeout", required_argument, NULL, 't'},
         {"idle-timeout", required_argument, NULL, 'i'},
+        {"public-host", required_argument, NULL, 'H'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -152,6 +157,23 @@ static int take_number(struct options *o, int c, const char *arg)
     return EXIT_USAGE;
 }
 
+/* A name clients use for this directory: printable ASCII without spaces, at most
+ * DIR_HOST_MAX bytes ("dir.example.org", "dir.example.org:8443", "[2001:db8::1]:443"). */
+static int take_public_host(struct dir_config *cfg, const char *arg)
+{
+    size_t len = strlen(arg);
+
+    if (cfg->n_public_hosts == DIR_PUBLIC_HOSTS_MAX)
+        return usage_error("--public-host: at most 16");
+    if (len == 0 || len > DIR_HOST_MAX)
+        return usage_error("--public-host takes NAME or NAME:PORT");
+    for (size_t i = 0; i < len; i++)
+        if (arg[i] <= ' ' || arg[i] > '~' || arg[i] == '/')
+            return usage_error("--public-host takes NAME or NAME:PORT");
+    cfg->public_hosts[cfg->n_public_hosts++] = arg;
+    return 0;
+}
+
 /* One option's value; returns 0, or EXIT_USAGE. */
 static int take_option(struct options *o, int c, const char *arg)
 {
@@ -173,6 +195,8 @@ static int take_option(struct options *o, int c, const char *arg)
     case 's':
         cfg->state_dir = arg;
         return 0;
+    case 'H':
+        return take_public_host(cfg, arg);
     case 'L':
         o->log_level = sotto_log_level_parse(arg);
         return o->log_level >= 0 ? 0 : usage_error("--log-level: error, warn, info or debug");

@@ -3,9 +3,13 @@
  * database, and answers. Writes are refused before the database is changed unless the
  * signature verifies under the key of the account being changed, and a write answered 2xx
  * is durable. */
+#include <netdb.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <jansson.h>
 
@@ -81,6 +85,38 @@ static bool taken(struct dir_call *c, struct dir_rate *r)
     return false;
 }
 
+/* The address this connection arrived on, as a Host header names it: "127.0.0.1:8443",
+ * "[::1]:8443". False when it cannot be told. */
+static bool local_address(struct dir_call *c, char *out, size_t len)
+{
+    struct bufferevent *bev =
+            evhttp_connection_get_bufferevent(evhttp_request_get_connection(c->req));
+    struct sockaddr_storage ss;
+    socklen_t ss_len = sizeof(ss);
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+
+    if (bev == NULL || getsockname(bufferevent_getfd(bev), (struct sockaddr *)&ss, &ss_len) != 0 ||
+        getnameinfo((struct sockaddr *)&ss, ss_len, host, sizeof(host), port, sizeof(port),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return false;
+    snprintf(out, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+    return true;
+}
+
+/* A signature over another directory's name must not count here: otherwise a write signed
+ * for directory B could be replayed to A, whose replay cache has never seen it. */
+static bool host_is_ours(struct dir_call *c, const char *host)
+{
+    char local[NI_MAXHOST + NI_MAXSERV + 4];
+
+    if (host == NULL)
+        return false;
+    for (size_t i = 0; i < c->w->cfg->n_public_hosts; i++)
+        if (strcasecmp(host, c->w->cfg->public_hosts[i]) == 0)
+            return true;
+    return local_address(c, local, sizeof(local)) && strcasecmp(host, local) == 0;
+}
+
 /* The signature headers, checked under `key`, then recorded against replays. True when the
  * write may proceed; otherwise the request has been answered. */
 static bool authorized(struct dir_call *c, const struct dir_auth *a,
@@ -92,6 +128,12 @@ static bool authorized(struct dir_call *c, const struct dir_auth *a,
     size_t len = 0;
     enum sotto_err rc;
 
+    if (!host_is_ours(c, header(c, "Host"))) {
+        problem(c, 401, "wrong_host",
+                "this request was signed for another host: sign for the name you send it to "
+                "(the operator lists this directory's names with --public-host)");
+        return false;
+    }
     rc = dir_auth_message(header(c, "Host"), method, evhttp_request_get_uri(c->req), c->body,
                           c->body_len, a, msg, sizeof(msg), &len, &p);
     if (rc == SOTTO_OK)
@@ -342,14 +384,21 @@ static void route_healthz(struct dir_call *c)
 
 static void route_metrics(struct dir_call *c)
 {
-    struct dir_metrics_gauges g = {.connections = c->w->n_conns};
+    struct dir_worker *w = c->w;
+    struct dir_metrics_gauges g = {.connections = w->n_conns};
     struct writer out;
     enum sotto_err rc;
 
-    rc = dir_backend_counts(c->w->db, &g.accounts, &g.prekeys_stored);
-    g.counts_ok = rc == SOTTO_OK;
-    if (rc != SOTTO_OK)
-        c->w->metrics.db_errors++;
+    if (!w->counts_ok || c->now_ms - w->counts_ms >= DIR_COUNTS_MAX_AGE_MS) {
+        rc = dir_backend_counts(w->db, &w->accounts, &w->prekeys_stored);
+        w->counts_ok = rc == SOTTO_OK;
+        w->counts_ms = c->now_ms;
+        if (rc != SOTTO_OK)
+            w->metrics.db_errors++;
+    }
+    g.accounts = w->accounts;
+    g.prekeys_stored = w->prekeys_stored;
+    g.counts_ok = w->counts_ok;
     writer_init(&out, c->w->env, METRICS_MAX);
     rc = dir_metrics_render(&c->w->metrics, c->w->index, &g, &out);
     if (rc != SOTTO_OK)

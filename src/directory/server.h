@@ -26,6 +26,9 @@ struct dir_backend;
 struct dir_rate;
 struct json_t;
 
+#define DIR_PUBLIC_HOSTS_MAX 16
+#define DIR_HOST_MAX         255
+
 /* What main() parsed; borrowed by everything below it. */
 struct dir_config {
     const char *listen;    /* "ADDR:PORT" as given */
@@ -38,6 +41,10 @@ struct dir_config {
     unsigned max_conns;         /* per worker */
     unsigned request_timeout_s; /* a request must arrive whole within this, from its first byte */
     unsigned idle_timeout_s;    /* a connection with nothing to do is closed after this */
+    /* the names clients reach this directory by ("dir.example.org" or with ":PORT"); a
+     * signed write is accepted only for one of these or for the address it arrived on */
+    const char *public_hosts[DIR_PUBLIC_HOSTS_MAX];
+    size_t n_public_hosts;
 };
 
 struct dir_worker {
@@ -58,7 +65,13 @@ struct dir_worker {
     struct dir_metrics metrics;
     uint64_t n_conns;
     bool accept_paused; /* at the connection cap */
+    /* /metrics answers with counts at most DIR_COUNTS_MAX_AGE_MS old, so that scraping it
+     * (no authentication) cannot make the shared database count every row at will */
+    uint64_t counts_ms, accounts, prekeys_stored;
+    bool counts_ok;
 };
+
+#define DIR_COUNTS_MAX_AGE_MS 15000
 
 /* One request being answered. */
 struct dir_call {

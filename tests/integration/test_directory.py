@@ -292,6 +292,16 @@ class ApiTests(DirTest):
         a = self.c.call("GET", f"/v1/accounts/{victim['number']}")
         self.assertEqual((a.status, a.json["addresses"]), (200, ["192.0.2.1:8766"]))
 
+    def test_a_write_signed_for_another_directory_is_refused(self):
+        key, _, r = self.c.register(unique("hugo"))
+        self.assertEqual(r.status, 201, r)
+        path = f"/v1/accounts/{key['number']}"
+        for host in ("other-directory.example:443", f"127.0.0.2:{self.c.server.port}"):
+            h = self.c.sign_headers("DELETE", path, b"", key, host=host)
+            h["Host"] = host
+            self.assertError(self.c.call("DELETE", path, None, h), 401, "wrong_host")
+        self.assertEqual(self.c.call("GET", path).status, 200, "the account is still there")
+
     def test_register_signature_must_come_from_the_registered_key(self):
         key, body = self.c.account(unique("kim"))
         other = SIGNER.keygen()
@@ -405,6 +415,11 @@ class LimitTests(DirTest):
         self.assertEqual(metric(t, "sotto_directory_prekeys_stored "), 2)
         self.assertEqual(metric(t, "sotto_directory_prekeys_served_total"), 1)
         self.assertEqual(metric(t, "sotto_directory_db_errors_total"), 0)
+        _, _, r = c.register(unique("max"))
+        self.assertEqual(r.status, 201, r)
+        t = c.call("GET", "/metrics").body.decode()
+        self.assertEqual(metric(t, "sotto_directory_accounts "), 1,
+                         "counts are reused for 15 s, so scraping cannot load the database")
 
     def test_rate_limits_answer_429_with_retry_after_and_spare_first_contact(self):
         c = Client(self.server("--workers", "1", "--rate-limit", "3"), SIGNER)
@@ -590,8 +605,9 @@ class PgCrashTests(CrashTests):
 
     def test_two_instances_on_one_database_serve_the_same_accounts(self):
         db = self.backend.new_db(self.workdir, unique("shared"))
-        a = Client(self.server("--workers", "1", "--rate-limit", "0", db=db), SIGNER)
-        b = Client(self.server("--workers", "1", "--rate-limit", "0", db=db), SIGNER)
+        shared = ("--workers", "1", "--rate-limit", "0", "--public-host", "shared.example:443")
+        a = Client(self.server(*shared, db=db), SIGNER)
+        b = Client(self.server(*shared, db=db), SIGNER)
         key, _, r = a.register(unique("olga"), n_prekeys=2)
         self.assertEqual(r.status, 201, r)
         self.assertEqual(b.call("GET", f"/v1/accounts/{key['number']}").status, 200)
