@@ -407,6 +407,75 @@ struct import {
     enum store_import_result what;
 };
 
+enum sotto_err store_addrs_json(const struct sotto_env *env, const char addrs[][CARD_ADDR_MAX + 1],
+                                size_t n, char **out)
+{
+    json_t *a = json_array();
+    size_t len;
+
+    /* the addresses passed identity_card_check_address: a NULL json_string means no memory */
+    *out = NULL;
+    if (a == NULL)
+        return SOTTO_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(a, json_string(addrs[i])) != 0)
+            goto out;
+    len = json_dumpb(a, NULL, 0, JSON_COMPACT);
+    if (len == 0)
+        goto out;
+    *out = sotto_alloc(env, len + 1);
+    if (*out == NULL)
+        goto out;
+    json_dumpb(a, *out, len, JSON_COMPACT);
+    (*out)[len] = '\0';
+out:
+    json_decref(a);
+    return *out != NULL ? SOTTO_OK : SOTTO_ENOMEM;
+}
+
+enum sotto_err store_refuse_own_key(struct store_profile *p, const uint8_t key[static E2E_KEY_LEN])
+{
+    uint8_t own[E2E_KEY_LEN];
+    sqlite3_stmt *st;
+    enum sotto_err rc;
+
+    rc = store_db_row(p, "SELECT public_key FROM identity WHERE id = 1", &st, SOTTO_ECORRUPT);
+    if (rc != SOTTO_OK)
+        return rc;
+    rc = store_col_blob(st, 0, own, E2E_KEY_LEN);
+    sqlite3_finalize(st);
+    if (rc == SOTTO_OK && memcmp(own, key, E2E_KEY_LEN) == 0)
+        rc = SOTTO_EINVAL;
+    return rc;
+}
+
+enum sotto_err store_contact_write(struct store_profile *p, sqlite3_stmt *st)
+{
+    enum sotto_err rc = store_db_run(p, st);
+
+    if (rc == SOTTO_EDB && sqlite3_extended_errcode(p->db) == SQLITE_CONSTRAINT_UNIQUE)
+        rc = SOTTO_EEXIST;
+    return rc;
+}
+
+enum sotto_err store_contact_key_to_history(struct store_profile *p, int64_t id, int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    enum sotto_err rc;
+
+    rc = store_db_prepare(p,
+                          "INSERT INTO contact_keys(contact_id, public_key, number, "
+                          "first_seen_ms, replaced_ms) SELECT id, public_key, number, "
+                          "key_added_ms, ?1 FROM contacts WHERE id = ?2",
+                          &st);
+    if (rc != SOTTO_OK)
+        return rc;
+    if (sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, id) != SQLITE_OK)
+        return store_db_bind_failed(p, st);
+    return store_db_run(p, st);
+}
+
 static bool text_field_ok(const char *s, size_t cap)
 {
     return strnlen(s, cap) < cap;
@@ -430,48 +499,6 @@ static enum sotto_err import_check(const struct identity_card *card, const char 
             identity_card_check_address(card->addrs[i]) != SOTTO_OK)
             return SOTTO_EINVAL;
     return SOTTO_OK;
-}
-
-static enum sotto_err addrs_dump(const struct sotto_env *env, const struct identity_card *card,
-                                 char **out)
-{
-    json_t *a = json_array();
-    size_t len;
-
-    /* the addresses passed identity_card_check_address: a NULL json_string means no memory */
-    *out = NULL;
-    if (a == NULL)
-        return SOTTO_ENOMEM;
-    for (size_t i = 0; i < card->n_addrs; i++)
-        if (json_array_append_new(a, json_string(card->addrs[i])) != 0)
-            goto out;
-    len = json_dumpb(a, NULL, 0, JSON_COMPACT);
-    if (len == 0)
-        goto out;
-    *out = sotto_alloc(env, len + 1);
-    if (*out == NULL)
-        goto out;
-    json_dumpb(a, *out, len, JSON_COMPACT);
-    (*out)[len] = '\0';
-out:
-    json_decref(a);
-    return *out != NULL ? SOTTO_OK : SOTTO_ENOMEM;
-}
-
-static enum sotto_err import_own_key(struct import *im)
-{
-    uint8_t own[E2E_KEY_LEN];
-    sqlite3_stmt *st;
-    enum sotto_err rc;
-
-    rc = store_db_row(im->p, "SELECT public_key FROM identity WHERE id = 1", &st, SOTTO_ECORRUPT);
-    if (rc != SOTTO_OK)
-        return rc;
-    rc = store_col_blob(st, 0, own, E2E_KEY_LEN);
-    sqlite3_finalize(st);
-    if (rc == SOTTO_OK && memcmp(own, im->card->key, E2E_KEY_LEN) == 0)
-        rc = SOTTO_EINVAL;
-    return rc;
 }
 
 /* The contact the card is about: by key, else by name; two of that name is ambiguous. */
@@ -505,18 +532,6 @@ static enum sotto_err import_match(struct import *im)
     return SOTTO_OK;
 }
 
-/* A UNIQUE failure here is another contact with the same number (a different key whose
- * number collides): refused as existing. The card's username cannot collide: it is stored as
- * claimed_username, which is not unique, and contacts.username is never written here. */
-static enum sotto_err import_write(struct import *im, sqlite3_stmt *st)
-{
-    enum sotto_err rc = store_db_run(im->p, st);
-
-    if (rc == SOTTO_EDB && sqlite3_extended_errcode(im->p->db) == SQLITE_CONSTRAINT_UNIQUE)
-        rc = SOTTO_EEXIST;
-    return rc;
-}
-
 static enum sotto_err import_add(struct import *im)
 {
     const struct identity_card *card = im->card;
@@ -539,7 +554,7 @@ static enum sotto_err import_add(struct import *im)
         sqlite3_bind_text(st, 5, im->addrs, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 6, now) != SQLITE_OK)
         return store_db_bind_failed(im->p, st);
-    rc = import_write(im, st);
+    rc = store_contact_write(im->p, st);
     im->id = sqlite3_last_insert_rowid(im->p->db);
     im->what = STORE_IMPORT_ADDED;
     return rc;
@@ -556,25 +571,6 @@ static bool import_changed(const struct import *im)
         if (strcmp(im->cur.addrs[i], card->addrs[i]) != 0)
             return true;
     return false;
-}
-
-/* Moves the current key of the matched contact into its history. */
-static enum sotto_err import_keep_old_key(struct import *im, sqlite3_int64 now)
-{
-    sqlite3_stmt *st;
-    enum sotto_err rc;
-
-    rc = store_db_prepare(im->p,
-                          "INSERT INTO contact_keys(contact_id, public_key, number, "
-                          "first_seen_ms, replaced_ms) SELECT id, public_key, number, "
-                          "key_added_ms, ?1 FROM contacts WHERE id = ?2",
-                          &st);
-    if (rc != SOTTO_OK)
-        return rc;
-    if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, im->cur.id) != SQLITE_OK)
-        return store_db_bind_failed(im->p, st);
-    return store_db_run(im->p, st);
 }
 
 /* Writes the card over the matched contact; with `new_key`, the key too, clearing the mark.
@@ -604,7 +600,7 @@ static enum sotto_err import_update(struct import *im, bool new_key, sqlite3_int
         sqlite3_bind_int(st, 7, new_key ? 1 : 0) != SQLITE_OK ||
         sqlite3_bind_int64(st, 8, im->cur.id) != SQLITE_OK)
         return store_db_bind_failed(im->p, st);
-    return import_write(im, st);
+    return store_contact_write(im->p, st);
 }
 
 /* Same key: refresh what changed. New key: keep the old one in the history and move. The
@@ -625,7 +621,7 @@ static enum sotto_err import_onto(struct import *im, bool new_key)
     }
     im->what = new_key ? STORE_IMPORT_KEY_REPLACED : STORE_IMPORT_UPDATED;
     if (new_key) {
-        rc = import_keep_old_key(im, now);
+        rc = store_contact_key_to_history(im->p, im->cur.id, now);
         if (rc != SOTTO_OK)
             return rc;
     }
@@ -634,7 +630,7 @@ static enum sotto_err import_onto(struct import *im, bool new_key)
 
 static enum sotto_err import_run(struct import *im)
 {
-    enum sotto_err rc = import_own_key(im);
+    enum sotto_err rc = store_refuse_own_key(im->p, im->card->key);
 
     if (rc != SOTTO_OK)
         return rc;
@@ -668,7 +664,7 @@ enum sotto_err store_contact_import_card(struct store_profile *p, const struct i
     if (rc != SOTTO_OK)
         return rc;
     im.name = as_name != NULL ? as_name : card->name;
-    rc = addrs_dump(p->env, card, &im.addrs);
+    rc = store_addrs_json(p->env, card->addrs, card->n_addrs, &im.addrs);
     if (rc != SOTTO_OK)
         goto out;
     rc = store_db_begin(p);

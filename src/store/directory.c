@@ -447,32 +447,6 @@ static enum sotto_err account_check(const struct store_dir_account *a)
     return SOTTO_OK;
 }
 
-static enum sotto_err addrs_json(const struct sotto_env *env, const struct store_dir_account *a,
-                                 char **out)
-{
-    json_t *arr = json_array();
-    size_t len;
-
-    /* the addresses passed identity_card_check_address: a NULL json_string means no memory */
-    *out = NULL;
-    if (arr == NULL)
-        return SOTTO_ENOMEM;
-    for (size_t i = 0; i < a->n_addrs; i++)
-        if (json_array_append_new(arr, json_string(a->addrs[i])) != 0)
-            goto out;
-    len = json_dumpb(arr, NULL, 0, JSON_COMPACT);
-    if (len == 0)
-        goto out;
-    *out = sotto_alloc(env, len + 1);
-    if (*out == NULL)
-        goto out;
-    json_dumpb(arr, *out, len, JSON_COMPACT);
-    (*out)[len] = '\0';
-out:
-    json_decref(arr);
-    return *out != NULL ? SOTTO_OK : SOTTO_ENOMEM;
-}
-
 /* The contact holding `number` (contacts.number is unique), read in full. */
 static enum sotto_err contact_by_number(struct store_profile *p, uint64_t number,
                                         struct store_contact *c)
@@ -518,32 +492,6 @@ static enum sotto_err contact_with(struct from_dir *fd, bool by_key, struct stor
     if (rc != SOTTO_OK || !*found)
         return rc;
     return contact_by_number(fd->p, (uint64_t)number, c);
-}
-
-static enum sotto_err own_key_check(struct store_profile *p, const uint8_t key[static E2E_KEY_LEN])
-{
-    uint8_t own[E2E_KEY_LEN];
-    sqlite3_stmt *st;
-    enum sotto_err rc;
-
-    rc = store_db_row(p, "SELECT public_key FROM identity WHERE id = 1", &st, SOTTO_ECORRUPT);
-    if (rc != SOTTO_OK)
-        return rc;
-    rc = store_col_blob(st, 0, own, E2E_KEY_LEN);
-    sqlite3_finalize(st);
-    if (rc == SOTTO_OK && memcmp(own, key, E2E_KEY_LEN) == 0)
-        rc = SOTTO_EINVAL;
-    return rc;
-}
-
-/* A UNIQUE failure is another contact holding the number with another key. */
-static enum sotto_err contact_write(struct store_profile *p, sqlite3_stmt *st)
-{
-    enum sotto_err rc = store_db_run(p, st);
-
-    if (rc == SOTTO_EDB && sqlite3_extended_errcode(p->db) == SQLITE_CONSTRAINT_UNIQUE)
-        rc = SOTTO_EEXIST;
-    return rc;
 }
 
 /* The directory gave the username to another key: the contact that had it loses it. */
@@ -593,25 +541,7 @@ static enum sotto_err contact_refresh(struct from_dir *fd)
         sqlite3_bind_int64(st, 3, fd->now) != SQLITE_OK ||
         sqlite3_bind_int64(st, 4, fd->by_key.id) != SQLITE_OK)
         return store_db_bind_failed(fd->p, st);
-    return contact_write(fd->p, st);
-}
-
-static enum sotto_err key_to_history(struct from_dir *fd)
-{
-    sqlite3_stmt *st;
-    enum sotto_err rc;
-
-    rc = store_db_prepare(fd->p,
-                          "INSERT INTO contact_keys(contact_id, public_key, number, "
-                          "first_seen_ms, replaced_ms) SELECT id, public_key, number, "
-                          "key_added_ms, ?1 FROM contacts WHERE id = ?2",
-                          &st);
-    if (rc != SOTTO_OK)
-        return rc;
-    if (sqlite3_bind_int64(st, 1, fd->now) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, fd->by_user.id) != SQLITE_OK)
-        return store_db_bind_failed(fd->p, st);
-    return store_db_run(fd->p, st);
+    return store_contact_write(fd->p, st);
 }
 
 /* The contact of the username moves to the directory's key: the old key goes to its history,
@@ -623,7 +553,7 @@ static enum sotto_err contact_move(struct from_dir *fd)
     enum sotto_err rc;
 
     fd->what = STORE_IMPORT_KEY_REPLACED;
-    rc = key_to_history(fd);
+    rc = store_contact_key_to_history(fd->p, fd->by_user.id, fd->now);
     if (rc != SOTTO_OK)
         return rc;
     rc = store_db_prepare(fd->p,
@@ -639,7 +569,7 @@ static enum sotto_err contact_move(struct from_dir *fd)
         sqlite3_bind_int64(st, 4, fd->now) != SQLITE_OK ||
         sqlite3_bind_int64(st, 5, fd->by_user.id) != SQLITE_OK)
         return store_db_bind_failed(fd->p, st);
-    return contact_write(fd->p, st);
+    return store_contact_write(fd->p, st);
 }
 
 static enum sotto_err contact_add(struct from_dir *fd)
@@ -662,12 +592,12 @@ static enum sotto_err contact_add(struct from_dir *fd)
         sqlite3_bind_text(st, 4, fd->addrs, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 5, fd->now) != SQLITE_OK)
         return store_db_bind_failed(fd->p, st);
-    return contact_write(fd->p, st);
+    return store_contact_write(fd->p, st);
 }
 
 static enum sotto_err from_dir_run(struct from_dir *fd)
 {
-    enum sotto_err rc = own_key_check(fd->p, fd->a->key);
+    enum sotto_err rc = store_refuse_own_key(fd->p, fd->a->key);
 
     if (rc == SOTTO_OK)
         rc = contact_with(fd, true, &fd->by_key, &fd->has_key);
@@ -707,7 +637,7 @@ enum sotto_err store_contact_from_directory(struct store_profile *p,
     if (rc != SOTTO_OK)
         return rc;
     fd.now = (sqlite3_int64)sotto_now_ms(p->env);
-    rc = addrs_json(p->env, a, &fd.addrs);
+    rc = store_addrs_json(p->env, a->addrs, a->n_addrs, &fd.addrs);
     if (rc == SOTTO_OK)
         rc = store_db_begin(p);
     if (rc == SOTTO_OK)

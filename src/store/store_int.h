@@ -98,4 +98,15 @@ enum sotto_err store_identity_create(struct store_profile *p, struct e2e_ctx *e2
                                      unsigned n_prekeys);
 /* store_profile_unlock() is in seal.c too. */
 
+/* Shared by card import (contacts.c) and directory lookups (directory.c), in contacts.c: */
+/* The addresses as a compact JSON array, NUL-terminated, for contacts.addresses (sotto_free). */
+enum sotto_err store_addrs_json(const struct sotto_env *env, const char addrs[][CARD_ADDR_MAX + 1],
+                                size_t n, char **out);
+/* SOTTO_EINVAL when `key` is the profile's own identity key: nobody is their own contact. */
+enum sotto_err store_refuse_own_key(struct store_profile *p, const uint8_t key[static E2E_KEY_LEN]);
+/* Runs a contact INSERT/UPDATE; a UNIQUE failure (another key holds the number) is EEXIST. */
+enum sotto_err store_contact_write(struct store_profile *p, sqlite3_stmt *st);
+/* Copies contact `id`'s current key into contact_keys, replaced at `now_ms`. */
+enum sotto_err store_contact_key_to_history(struct store_profile *p, int64_t id, int64_t now_ms);
+
 #endif
