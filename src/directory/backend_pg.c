@@ -33,10 +33,9 @@ static enum sotto_err pg_account_result(PGresult *res, int ncols, struct dir_acc
     return dir_pg_account(res, out);
 }
 
-static enum sotto_err pg_lookup(struct dir_backend *b, const char *username, uint64_t number,
-                                struct dir_account *out)
+static enum sotto_err pg_lookup_once(struct dir_pg *p, const char *username, uint64_t number,
+                                     struct dir_account *out)
 {
-    struct dir_pg *p = pg_of(b);
     struct dir_pg_params pp = {0};
     PGresult *res;
     enum sotto_err rc = dir_pg_ready(p);
@@ -52,6 +51,19 @@ static enum sotto_err pg_lookup(struct dir_backend *b, const char *username, uin
         return rc;
     rc = pg_account_result(res, DIR_PG_ACCOUNT_NCOLS, out);
     PQclear(res);
+    return rc;
+}
+
+/* A lookup changes nothing, so one that found the connection closed (the server restarted
+ * since the last request) runs once more on a new one instead of answering 503. */
+static enum sotto_err pg_lookup(struct dir_backend *b, const char *username, uint64_t number,
+                                struct dir_account *out)
+{
+    struct dir_pg *p = pg_of(b);
+    enum sotto_err rc = pg_lookup_once(p, username, number, out);
+
+    if (rc == SOTTO_EDB && PQstatus(p->conn) != CONNECTION_OK)
+        rc = pg_lookup_once(p, username, number, out);
     return rc;
 }
 

@@ -16,6 +16,9 @@
 #define PG_SCHEMA_VERSION 1
 #define PG_MIGRATE_LOCK   "8318822444158003570" /* "sottodir" as a bigint: one lock name */
 #define PG_MSG_MAX        512
+/* connecting blocks the worker's loop: a URI may set its own connect_timeout */
+#define PG_CONNECT_TIMEOUT_S  "3"
+#define PG_RECONNECT_PAUSE_MS 1000
 
 /* Migration i brings schema_version i - 1 to i, inside the migration transaction. Constraints
  * are named so that a unique violation says which value collided. */
@@ -397,14 +400,22 @@ static enum sotto_err pg_prepare_all(struct dir_pg *p)
 }
 
 /* Before every call: a connection lost since the last one is made again (the server may
- * have restarted), with its statements, rather than failing every request from now on. */
+ * have restarted), with its statements, rather than failing every request from now on.
+ * PQreset blocks the worker's loop for as long as connecting takes (connect_timeout, 3 s
+ * unless the URI says otherwise), so while the database stays down a worker tries at most
+ * once a second and answers 503 at once in between. */
 enum sotto_err dir_pg_ready(struct dir_pg *p)
 {
     if (PQstatus(p->conn) != CONNECTION_OK) {
+        uint64_t now = sotto_now_ms(p->base.env);
+
+        if (now < p->reconnect_at_ms)
+            return SOTTO_EDB;
         log_warn(p->base.env->log, "postgresql: connection lost; reconnecting");
         p->prepared = false;
         PQreset(p->conn);
         if (PQstatus(p->conn) != CONNECTION_OK) {
+            p->reconnect_at_ms = sotto_now_ms(p->base.env) + PG_RECONNECT_PAUSE_MS;
             pg_log(p, "reconnect", PQerrorMessage(p->conn));
             return SOTTO_EDB;
         }
@@ -426,7 +437,7 @@ static void pg_notice(void *arg, const char *msg)
 static enum sotto_err pg_connect(struct dir_pg *p, const char *uri)
 {
     const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *const values[] = {"10", "sotto-directory", uri, NULL};
+    const char *const values[] = {PG_CONNECT_TIMEOUT_S, "sotto-directory", uri, NULL};
 
     p->conn = PQconnectdbParams(keys, values, 1);
     if (p->conn == NULL)

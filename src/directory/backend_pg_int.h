@@ -40,7 +40,8 @@ enum dir_pg_stmt {
 struct dir_pg {
     struct dir_backend base; /* first: the interface's pointer is this struct's */
     struct pg_conn *conn;
-    bool prepared; /* the statements exist on this connection */
+    bool prepared;            /* the statements exist on this connection */
+    uint64_t reconnect_at_ms; /* a lost connection is tried again no sooner than this */
 };
 
 /* Parameters: integers and bytes in binary, text as text. Values are borrowed. */

@@ -78,22 +78,31 @@ static bool better_victim(const struct rate_entry *cand, const struct rate_entry
     return cand->last_ms < cur->last_ms;
 }
 
+static struct rate_entry *set_of(const struct dir_rate *r, const char *key, size_t len)
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    uint64_t v = 0;
+
+    crypto_shorthash(h, (const unsigned char *)key, len, r->hash_key);
+    for (size_t i = 0; i < sizeof(v); i++)
+        v = v << 8 | h[i];
+    return &r->entries[(v % r->n_sets) * DIR_RATE_WAYS];
+}
+
+static bool entry_is(const struct rate_entry *e, const char *key, size_t len)
+{
+    return e->key[0] != '\0' && strncmp(e->key, key, len) == 0 && e->key[len] == '\0';
+}
+
 /* The entry for `key` (len bytes, already cut), a new full one in a free slot, or the least
  * recently used one of the set, reset. */
 static struct rate_entry *entry_for(struct dir_rate *r, const char *key, size_t len,
                                     uint64_t now_ms)
 {
-    uint8_t h[crypto_shorthash_BYTES];
-    uint64_t v = 0;
-    struct rate_entry *set, *victim;
+    struct rate_entry *set = set_of(r, key, len), *victim = &set[0];
 
-    crypto_shorthash(h, (const unsigned char *)key, len, r->hash_key);
-    for (size_t i = 0; i < sizeof(v); i++)
-        v = v << 8 | h[i];
-    set = &r->entries[(v % r->n_sets) * DIR_RATE_WAYS];
-    victim = &set[0];
     for (size_t i = 0; i < DIR_RATE_WAYS; i++) {
-        if (set[i].key[0] != '\0' && strncmp(set[i].key, key, len) == 0 && set[i].key[len] == '\0')
+        if (entry_is(&set[i], key, len))
             return &set[i];
         if (better_victim(&set[i], victim))
             victim = &set[i];
@@ -107,19 +116,52 @@ static struct rate_entry *entry_for(struct dir_rate *r, const char *key, size_t 
     return victim;
 }
 
-static void refill(const struct dir_rate *r, struct rate_entry *e, uint64_t now_ms)
+/* The units `e` holds at now_ms. */
+static uint64_t units_at(const struct dir_rate *r, const struct rate_entry *e, uint64_t now_ms)
 {
     uint64_t full = (uint64_t)r->per_min * UNITS_PER_TOKEN;
     uint64_t elapsed = now_ms > e->last_ms ? now_ms - e->last_ms : 0;
+    uint64_t units;
 
     /* a minute refills any bucket: capping here keeps the product below 2^64 */
     if (elapsed > MINUTE_MS)
         elapsed = MINUTE_MS;
-    e->units += elapsed * r->per_min;
-    if (e->units > full)
-        e->units = full;
+    units = e->units + elapsed * r->per_min;
+    return units > full ? full : units;
+}
+
+static void refill(const struct dir_rate *r, struct rate_entry *e, uint64_t now_ms)
+{
+    e->units = units_at(r, e, now_ms);
     if (now_ms > e->last_ms)
         e->last_ms = now_ms;
+}
+
+/* The key as the table holds it: cut to DIR_RATE_KEY_MAX bytes, "-" for the empty key (the
+ * empty key is the free-slot marker). */
+static const char *key_cut(const char *key, size_t *len)
+{
+    *len = strnlen(key, DIR_RATE_KEY_MAX);
+    if (*len == 0) {
+        *len = 1;
+        return "-";
+    }
+    return key;
+}
+
+bool dir_rate_would_take(const struct dir_rate *r, const char *key, uint64_t now_ms)
+{
+    const struct rate_entry *set;
+    size_t len;
+
+    if (r->per_min == 0)
+        return true;
+    key = key_cut(key, &len);
+    set = set_of(r, key, len);
+    for (size_t i = 0; i < DIR_RATE_WAYS; i++)
+        if (entry_is(&set[i], key, len))
+            return units_at(r, &set[i], now_ms) >= UNITS_PER_TOKEN;
+    return true; /* a new key starts full */
 }
 
 bool dir_rate_take(struct dir_rate *r, const char *key, uint64_t now_ms, unsigned *retry_after_s)
@@ -131,11 +173,7 @@ bool dir_rate_take(struct dir_rate *r, const char *key, uint64_t now_ms, unsigne
     *retry_after_s = 0;
     if (r->per_min == 0)
         return true;
-    len = strnlen(key, DIR_RATE_KEY_MAX);
-    if (len == 0) {
-        key = "-"; /* the empty key is the free-slot marker */
-        len = 1;
-    }
+    key = key_cut(key, &len);
     e = entry_for(r, key, len, now_ms);
     refill(r, e, now_ms);
     if (e->units >= UNITS_PER_TOKEN) {

@@ -34,6 +34,11 @@ void dir_rate_free(struct dir_rate *r);
  * how many whole seconds until one will be there (at least 1). */
 bool dir_rate_take(struct dir_rate *r, const char *key, uint64_t now_ms, unsigned *retry_after_s);
 
+/* True when dir_rate_take() would take a token from `key`'s bucket at now_ms; changes nothing
+ * and never adds the key (so that asking about keys that turn out not to matter, such as
+ * numbers with no account, cannot evict anyone's bucket). */
+bool dir_rate_would_take(const struct dir_rate *r, const char *key, uint64_t now_ms);
+
 /* How many keys the table holds now (for tests). */
 size_t dir_rate_size(const struct dir_rate *r);
 

@@ -268,8 +268,10 @@ static void route_bundle(struct dir_call *c)
         return;
     identity_number_digits(c->target.number, target);
     /* past the per-target limit: a bundle without a one-time prekey, never a refusal, so that
-     * nobody can block first contact with the target (docs/DESIGN.md) */
-    take = dir_rate_take(c->w->rate_target, target, c->now_ms, &retry);
+     * nobody can block first contact with the target (docs/DESIGN.md). The token is taken only
+     * once the account is known to exist: requests for numbers nobody has must not fill the
+     * table and evict the buckets of real targets (a fresh bucket is a full one). */
+    take = dir_rate_would_take(c->w->rate_target, target, c->now_ms);
     rc = dir_backend_take_bundle(c->w->db, c->target.number, take, &a, &pk, &has, &left);
     if (rc == SOTTO_ENOENT) {
         not_found(c);
@@ -279,6 +281,8 @@ static void route_bundle(struct dir_call *c)
         dir_reply_db_error(c, "bundle", rc);
         return;
     }
+    if (take)
+        (void)dir_rate_take(c->w->rate_target, target, c->now_ms, &retry);
     if (has)
         c->w->metrics.prekeys_served++;
     dir_reply_json(c, 200, dir_encode_bundle(&a, has ? &pk : NULL, left));

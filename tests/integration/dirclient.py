@@ -109,8 +109,11 @@ class Server:
     def start(self, timeout=60):
         cmd = [DIRSRV, "--listen", "127.0.0.1:0", "--db", self.db, *self.args]
         with open(self.log_path, "ab") as log:
+            # a PostgreSQL server without --state-dir keeps its certificate in
+            # $XDG_DATA_HOME/sotto-directory: the test's own, never the user's
+            env = dict(os.environ, XDG_DATA_HOME=os.path.join(self.workdir, "xdg-data"))
             self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
-                                         start_new_session=True)
+                                         start_new_session=True, env=env)
         self.lines = self._read_start(timeout)
         self.port = int(self.lines["listening on"].rsplit(":", 1)[1])
         self.pin = self.lines["pin"].split("sha256:", 1)[1]

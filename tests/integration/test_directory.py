@@ -20,7 +20,7 @@ import threading
 import time
 import unittest
 
-from dirclient import DIRSRV, Client, PinMismatch, Postgres, Server, Signer, Sqlite, unique
+from dirclient import DIRSRV, PG_CLUSTER, Client, PinMismatch, Postgres, Server, Signer, Sqlite, unique
 
 
 SIGNER = None
@@ -620,6 +620,32 @@ class PgCrashTests(CrashTests):
         h["Host"] = "shared.example:443"
         self.assertEqual(a.call("PUT", path, raw, h).status, 200)
         self.assertError(b.call("PUT", path, raw, h), 401, "replayed")
+
+    def pg_ctl(self, what):
+        subprocess.run(["sh", PG_CLUSTER, what, Postgres.datadir], check=True, timeout=120)
+
+    def test_the_database_restarting_or_down_costs_no_lookup_and_stops_no_worker(self):
+        srv = self.server("--workers", "1", "--rate-limit", "0")
+        c = Client(srv, SIGNER)
+        key, _, r = c.register(unique("rita"))
+        self.assertEqual(r.status, 201, r)
+        path = f"/v1/accounts/{key['number']}"
+        self.assertEqual(c.call("GET", path).status, 200)
+        self.pg_ctl("restart")
+        # the worker's connection is dead: the lookup finds out and runs again on a new one
+        self.assertEqual(c.call("GET", path).status, 200, srv.log()[-2000:])
+        self.pg_ctl("down")
+        try:
+            for _ in range(3):
+                self.assertError(c.call("GET", path), 503, "unavailable")
+            self.assertEqual(c.call("GET", "/healthz").status, 503)
+        finally:
+            self.pg_ctl("up")
+        deadline = time.monotonic() + 30
+        while c.call("GET", path).status != 200:
+            self.assertLess(time.monotonic(), deadline, "the worker never reconnected")
+            time.sleep(0.1)
+        self.assertIn("reconnecting", srv.log())
 
 
 class CliTests(DirTest):

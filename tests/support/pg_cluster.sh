@@ -11,6 +11,8 @@
 #       once PID has exited, so that a test killed on a timeout leaves nothing running.
 #   pg_cluster.sh stop DATADIR
 #       Stops the cluster (immediate shutdown) and removes its temporary directory.
+#   pg_cluster.sh down|up|restart DATADIR
+#       Stops the server (fast), starts it again with its first options, or both; data kept.
 #
 # initdb and pg_ctl refuse to run as root: as root they run as the `postgres` user, and the
 # directory is made in /tmp and given to that user.
@@ -101,8 +103,10 @@ start() {
         port=$(free_port)
         listen=127.0.0.1
     fi
-    as_pg "$bin/pg_ctl" -D "$T/data" -l "$T/server.log" -w -t 30 -o "-k $T -p $port \
--c listen_addresses='$listen' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    # kept for `up`, which starts the same server again
+    echo "-k $T -p $port -c listen_addresses='$listen' -c fsync=off -c synchronous_commit=off \
+-c full_page_writes=off" >"$T/pg_opts"
+    as_pg "$bin/pg_ctl" -D "$T/data" -l "$T/server.log" -w -t 30 -o "$(cat "$T/pg_opts")" \
         start </dev/null >"$T/pg_ctl.log" 2>&1 || fail_start "the server did not start"
     [ -n "$owner" ] && start_watchdog "$owner"
     if [ "$tcp" = 1 ]; then
@@ -127,7 +131,32 @@ stop() {
     rm -rf "$T"
 }
 
+# down / up / restart DATADIR: the server of a cluster this script made stops (fast: clients
+# are disconnected), starts again with the same options, or both, keeping its data.
+updown() {
+    [ $# -eq 2 ] || die "usage: pg_cluster.sh down|up|restart DATADIR"
+    T=$(dirname "$2")
+    [ -f "$T/.sotto-pg-cluster" ] || die "$2: not a cluster made by pg_cluster.sh"
+    bin=$(find_bin)
+    cd "$T"
+    case $1 in
+    down | restart)
+        as_pg "$bin/pg_ctl" -D "$2" -m fast -w -t 30 stop >>"$T/pg_ctl.log" 2>&1 ||
+            die "the server did not stop"
+        ;;
+    esac
+    case $1 in
+    up | restart)
+        as_pg "$bin/pg_ctl" -D "$2" -l "$T/server.log" -w -t 30 -o "$(cat "$T/pg_opts")" \
+            start </dev/null >>"$T/pg_ctl.log" 2>&1 || die "the server did not start"
+        ;;
+    esac
+}
+
 case ${1:-} in
+down | up | restart)
+    updown "$@"
+    ;;
 start)
     shift
     start "$@"
@@ -136,5 +165,5 @@ stop)
     shift
     stop "$@"
     ;;
-*) die "usage: pg_cluster.sh start [--tcp] [--owner-pid PID] | stop DATADIR" ;;
+*) die "usage: pg_cluster.sh start [--tcp] [--owner-pid PID] | stop|down|up|restart DATADIR" ;;
 esac

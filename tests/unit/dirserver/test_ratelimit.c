@@ -140,3 +140,26 @@ Test(dir_rate, refuses_impossible_settings_and_survives_allocation_failure)
     failalloc_env(&env, &fa, 3);
     cr_assert_eq(dir_rate_create(&r, &env, 5, 64), SOTTO_OK);
 }
+
+Test(dir_rate, asking_whether_a_token_is_there_changes_nothing_and_adds_no_key)
+{
+    unsigned retry;
+    char key[32];
+
+    cr_assert_eq(dir_rate_create(&r, &env, 2, DIR_RATE_WAYS), SOTTO_OK);
+    cr_assert(dir_rate_would_take(r, "target", 1000), "a new key starts full");
+    cr_assert_eq(dir_rate_size(r), 0);
+    cr_assert(dir_rate_take(r, "target", 1000, &retry));
+    cr_assert(dir_rate_would_take(r, "target", 1000));
+    cr_assert(dir_rate_take(r, "target", 1000, &retry));
+    cr_assert_not(dir_rate_would_take(r, "target", 1000), "the bucket is empty");
+    /* a flood of questions about other keys (numbers nobody has) cannot evict the empty
+     * bucket, which a take for each of them would have done in a table of one set */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "nobody-%d", i);
+        cr_assert(dir_rate_would_take(r, key, 1000));
+    }
+    cr_assert_eq(dir_rate_size(r), 1);
+    cr_assert_not(dir_rate_take(r, "target", 1000, &retry), "still empty");
+    cr_assert(dir_rate_would_take(r, "target", 31000), "half a minute later: a token");
+}

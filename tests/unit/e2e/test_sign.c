@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 
 #include "e2e_test.h"
 
@@ -217,6 +218,51 @@ Test(sign, small_order_keys_are_refused)
         memcpy(key + 1, small_order[i], 32);
         cr_assert_eq(e2e_pubkey_check(key), SOTTO_EBADKEY, "point %zu", i);
         cr_assert_eq(e2e_verify(key, LABEL, msg, sizeof(msg), m.sig), SOTTO_EBADKEY, "%zu", i);
+    }
+}
+
+/* e2e_pubkey_check compares with a list instead of multiplying: it must answer what
+ * libsodium's crypto_scalarmult answers for every canonical key, here the listed points, their
+ * neighbours, and random canonical keys (random u-coordinates, half of them on the twist). */
+static bool sodium_refuses(const uint8_t u[static 32])
+{
+    static const uint8_t scalar[crypto_scalarmult_SCALARBYTES] = {1};
+    uint8_t q[crypto_scalarmult_BYTES];
+
+    return crypto_scalarmult(q, scalar, u) != 0;
+}
+
+static void agree(const uint8_t u[static 32])
+{
+    uint8_t key[E2E_KEY_LEN] = {0x05};
+    bool canonical = (u[31] & 0x80) == 0 &&
+                     !(u[31] == 0x7f && u[0] >= 0xed && memcmp(u + 1, small_order[4] + 1, 30) == 0);
+
+    memcpy(key + 1, u, 32);
+    if (!canonical)
+        cr_assert_eq(e2e_pubkey_check(key), SOTTO_EBADKEY);
+    else
+        cr_assert_eq(e2e_pubkey_check(key) == SOTTO_EBADKEY, sodium_refuses(u),
+                     "the list and libsodium differ on %02x%02x..%02x", u[0], u[1], u[31]);
+}
+
+Test(sign, the_small_order_list_answers_as_libsodium_does)
+{
+    uint8_t u[32];
+
+    for (size_t i = 0; i < sizeof(small_order) / sizeof(small_order[0]); i++) {
+        cr_assert(sodium_refuses(small_order[i]), "point %zu is of small order", i);
+        memcpy(u, small_order[i], 32);
+        agree(u);
+        u[0]++;
+        agree(u);
+        u[0] -= 2;
+        agree(u);
+    }
+    for (int i = 0; i < 20000; i++) {
+        randombytes_buf(u, sizeof(u));
+        u[31] &= 0x7f;
+        agree(u);
     }
 }
 
