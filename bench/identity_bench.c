@@ -199,7 +199,7 @@ static void bench_cards(const struct sotto_env *env, struct e2e_ctx *e2e, double
            n_card / t_card, len);
     printf("  raw curve_verify_signature:    %8.0f /s  (ratio %.2f)\n", n_raw / t_raw,
            (n_card / t_card) / (n_raw / t_raw));
-    printf("  per card: %.1f us = verify %.1f us + small-order key check (X25519) %.1f us"
+    printf("  per card: %.1f us = verify %.1f us + key check (canonical, small order) %.1f us"
            " + number %.2f us + rest (base64, parse, key decode, copies) %.1f us\n",
            1e6 * t_card / n_card, 1e6 * t_raw / n_raw, 1e6 * t_check / n_check, 1e6 * t_num / n_num,
            1e6 * (t_card / n_card - t_raw / n_raw - t_check / n_check - t_num / n_num));
