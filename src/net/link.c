@@ -35,6 +35,7 @@ struct net_link {
     struct lws *wsi; /* NULL once lws destroyed it, or before a dial has one */
     void *cookie;    /* the dialer's */
     void *user;
+    bool api; /* a local API connection (text JSON messages), not a peer link */
     bool dialed, up, down_told, closing;
     uint8_t exporter[NET_EXPORTER_LEN];
     char peer[NET_ADDR_TEXT_MAX];
@@ -56,6 +57,11 @@ struct net_loop {
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     struct lws_protocols protocols[2];
+    /* the local API: plain HTTP and WebSocket on 127.0.0.1 */
+    struct lws_vhost *api_vhost;
+    struct lws_protocols api_protocols[3];
+    struct net_api_params api;
+    unsigned api_port;
     volatile sig_atomic_t stop;
 };
 
@@ -99,7 +105,10 @@ static void tell_down(struct net_link *l, const char *why)
     if (l->down_told)
         return;
     l->down_told = true;
-    if (l->up) {
+    if (l->api) {
+        if (l->up && loop->api.ev.down != NULL)
+            loop->api.ev.down(loop->api.arg, l, code, why);
+    } else if (l->up) {
         if (loop->p.ev.down != NULL)
             loop->p.ev.down(loop->p.arg, l, code, why);
     } else if (l->dialed && loop->p.ev.dial_failed != NULL) {
@@ -163,9 +172,11 @@ static int link_receive(struct net_link *l, const void *in, size_t len)
     size_t want = l->rx_len + len + remaining;
     uint8_t *grown;
 
-    if (lws_frame_is_binary(l->wsi) == 0 && l->rx_len == 0) {
+    /* peer links carry binary frames, the local API text (JSON) */
+    if (l->rx_len == 0 && (lws_frame_is_binary(l->wsi) != 0) == l->api) {
         lws_close_reason(l->wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-                         (unsigned char *)"binary frames only", 18);
+                         (unsigned char *)(l->api ? "text frames only" : "binary frames only"),
+                         l->api ? 16 : 18);
         l->close_code = LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE;
         return -1;
     }
@@ -191,7 +202,11 @@ static int link_receive(struct net_link *l, const void *in, size_t len)
     l->rx_len += len;
     if (remaining > 0 || !lws_is_final_fragment(l->wsi))
         return 0;
-    if (loop->p.ev.frame != NULL && !l->closing)
+    if (l->closing)
+        ;
+    else if (l->api && loop->api.ev.frame != NULL)
+        loop->api.ev.frame(loop->api.arg, l, l->rx, l->rx_len);
+    else if (!l->api && loop->p.ev.frame != NULL)
         loop->p.ev.frame(loop->p.arg, l, l->rx, l->rx_len);
     l->rx_len = 0;
     /* a link that once took a big message does not keep its buffer */
@@ -216,7 +231,8 @@ static int link_writeable(struct net_link *l)
         }
         return 0;
     }
-    if (lws_write(l->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_BINARY) < (int)m->len)
+    if (lws_write(l->wsi, m->buf + LWS_PRE, m->len, l->api ? LWS_WRITE_TEXT : LWS_WRITE_BINARY) <
+        (int)m->len)
         return -1;
     l->head = m->next;
     if (l->head == NULL)
@@ -289,6 +305,127 @@ static int link_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---- the local API ---- */
+
+/* Host must name this port on the loopback interface, and Origin, when a browser sends one,
+ * must be this node's own page: no other web page may drive the API (cross-site WebSocket
+ * hijacking), and no DNS name may be rebound to it. */
+static bool api_header_ok(struct lws *wsi, enum lws_token_indexes h, unsigned port, bool absent_ok,
+                          const char *scheme)
+{
+    char got[128], want[64];
+    const char *hosts[] = {"127.0.0.1", "localhost"};
+    int len = lws_hdr_total_length(wsi, h);
+
+    if (len <= 0)
+        return absent_ok;
+    if (len >= (int)sizeof(got) || lws_hdr_copy(wsi, got, sizeof(got), h) < 0)
+        return false;
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        snprintf(want, sizeof(want), "%s%s:%u", scheme, hosts[i], port);
+        if (strcmp(got, want) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int api_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    struct net_loop *loop = lws_context_user(lws_get_context(wsi));
+    struct net_link *l = lws_get_opaque_user_data(wsi);
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (!api_header_ok(wsi, WSI_TOKEN_HOST, loop->api_port, false, "") ||
+            !api_header_ok(wsi, WSI_TOKEN_ORIGIN, loop->api_port, true, "http://")) {
+            log_warn(loop->env->log, "local API: a connection with a foreign Host or Origin "
+                                     "was refused");
+            return 1;
+        }
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        l = link_new(loop, false, NULL);
+        if (l == NULL)
+            return -1;
+        l->api = true;
+        l->wsi = wsi;
+        l->rx_max = loop->api.msg_max;
+        snprintf(l->peer, sizeof(l->peer), "local");
+        lws_set_opaque_user_data(wsi, l);
+        l->up = true;
+        if (loop->api.ev.up != NULL)
+            loop->api.ev.up(loop->api.arg, l, NULL);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        return l != NULL ? link_receive(l, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return l != NULL ? link_writeable(l) : -1;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (l != NULL)
+            peer_close(l, in, len);
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        if (l != NULL)
+            tell_down(l, "closed");
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (l != NULL) {
+            tell_down(l, "connection lost");
+            lws_set_opaque_user_data(wsi, NULL);
+            link_free(l);
+        }
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+enum sotto_err net_loop_listen_api(struct net_loop *loop, const struct net_api_params *params)
+{
+    struct lws_context_creation_info info;
+
+    if (loop->api_vhost != NULL || params->port > 65535)
+        return SOTTO_EINVAL;
+    loop->api = *params;
+    if (loop->api.msg_max == 0)
+        loop->api.msg_max = NET_API_MSG_MAX;
+    /* lws may hand a closing connection's last callbacks to protocols[0]: it must be ours */
+    loop->api_protocols[0] = (struct lws_protocols){.name = "http", .callback = api_cb};
+    loop->api_protocols[1] = (struct lws_protocols){
+            .name = NET_API_PROTOCOL,
+            .callback = api_cb,
+            .rx_buffer_size = 16384,
+    };
+    memset(&info, 0, sizeof(info));
+    info.vhost_name = "api";
+    info.port = (int)params->port;
+    info.iface = "127.0.0.1";
+    /* without it lws 4.1 binds every interface (shared/notes, pitfall 1) */
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.protocols = loop->api_protocols;
+    info.mounts = params->mounts;
+    loop->api_vhost = lws_create_vhost(loop->ctx, &info);
+    if (loop->api_vhost == NULL) {
+        log_error(loop->env->log, "cannot listen for the local API on 127.0.0.1:%u (in use?)",
+                  params->port);
+        return SOTTO_EIO;
+    }
+    loop->api_port = (unsigned)lws_get_vhost_listen_port(loop->api_vhost);
+    return SOTTO_OK;
+}
+
+unsigned net_loop_api_port(const struct net_loop *loop)
+{
+    return loop->api_port;
+}
+
+bool net_link_is_api(const struct net_link *l)
+{
+    return l->api;
 }
 
 /* ---- sending ---- */

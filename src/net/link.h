@@ -76,6 +76,29 @@ bool net_loop_stopping(const struct net_loop *loop);
 /* The port the peer-link listener is bound to (0 when not listening). */
 unsigned net_loop_port(const struct net_loop *loop);
 
+/* The local API (docs/DESIGN.md, Local API): WebSocket (protocol NET_API_PROTOCOL, text
+ * messages of JSON) and plain HTTP on 127.0.0.1 only, in the same loop. A connection whose
+ * Host is not 127.0.0.1:PORT or localhost:PORT, or whose Origin (when sent) is not
+ * http://127.0.0.1:PORT or http://localhost:PORT, is refused before the upgrade. The token
+ * check is the caller's (the first message). Connections are struct net_link too, with
+ * net_link_is_api() true; `up` has a NULL cookie; dial_failed is never called. */
+#define NET_API_PROTOCOL "sotto-api-v1"
+#define NET_API_MSG_MAX  (64 * 1024)
+
+struct lws_http_mount;
+
+struct net_api_params {
+    unsigned port;                       /* 0: any free port (see net_loop_api_port) */
+    size_t msg_max;                      /* 0: NET_API_MSG_MAX */
+    const struct lws_http_mount *mounts; /* static files, or NULL */
+    struct net_link_events ev;
+    void *arg;
+};
+/* SOTTO_EIO when the port cannot be bound, SOTTO_EINVAL when already listening. */
+enum sotto_err net_loop_listen_api(struct net_loop *loop, const struct net_api_params *params);
+unsigned net_loop_api_port(const struct net_loop *loop);
+bool net_link_is_api(const struct net_link *l);
+
 /* A timer on the loop: one callback, re-armed by calling net_timer_arm() again. The struct is
  * the caller's (embed it); net_timer_cancel() before freeing it. */
 struct net_timer {

@@ -2,9 +2,13 @@
  * loopback. One loop listens and dials itself, so both ends of each link are in this process:
  * what one end sends, the other must receive whole; both ends must see the same exporter
  * value; a message over the cap must close the link with 1009 before it is buffered. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -234,4 +238,61 @@ Test(link, only_ip_literals_with_a_port_are_dialed, .fini = stop)
     start(0);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(net_link_dial(loop, bad[i], &seen), SOTTO_EINVAL, "%s", bad[i]);
+}
+
+/* The local API's upgrade, sent by hand: the status line of the answer. */
+static int api_upgrade(unsigned port, const char *host, const char *origin)
+{
+    char req[512], resp[512];
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), n, off = 0, code = 0;
+    double until = now_s() + DEADLINE_S;
+
+    cr_assert_geq(fd, 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    n = snprintf(req, sizeof(req),
+                 "GET / HTTP/1.1\r\nHost: %s\r\n%s%s%sUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " NET_API_PROTOCOL
+                 "\r\n\r\n",
+                 host, origin != NULL ? "Origin: " : "", origin != NULL ? origin : "",
+                 origin != NULL ? "\r\n" : "");
+    cr_assert_eq(write(fd, req, (size_t)n), n);
+    while (off < 12) {
+        cr_assert(now_s() < until, "no answer to the upgrade");
+        net_loop_once(loop, false);
+        n = (int)read(fd, resp + off, sizeof(resp) - 1 - (size_t)off);
+        if (n == 0)
+            break; /* closed without an answer */
+        if (n > 0)
+            off += n;
+    }
+    resp[off] = '\0';
+    if (off >= 12)
+        sscanf(resp, "HTTP/1.1 %d", &code);
+    close(fd);
+    return code;
+}
+
+Test(link, the_local_api_takes_only_its_own_host_and_origin, .fini = stop)
+{
+    struct net_api_params ap = {.port = 0};
+    char host[64], origin[64];
+    unsigned port;
+
+    start(0);
+    cr_assert_eq(net_loop_listen_api(loop, &ap), SOTTO_OK);
+    port = net_loop_api_port(loop);
+    cr_assert_gt(port, 0);
+    snprintf(host, sizeof(host), "127.0.0.1:%u", port);
+    snprintf(origin, sizeof(origin), "http://localhost:%u", port);
+    cr_assert_eq(api_upgrade(port, host, NULL), 101, "the CLI sends no Origin");
+    cr_assert_eq(api_upgrade(port, host, origin), 101, "the node's own page");
+    cr_assert_neq(api_upgrade(port, host, "http://evil.example"), 101);
+    cr_assert_neq(api_upgrade(port, host, "null"), 101);
+    snprintf(origin, sizeof(origin), "http://127.0.0.1:%u", port + 1);
+    cr_assert_neq(api_upgrade(port, host, origin), 101, "another port is another origin");
+    cr_assert_neq(api_upgrade(port, "rebound.example", NULL), 101, "DNS rebinding");
 }
