@@ -108,6 +108,8 @@ static void tell_down(struct net_link *l, const char *why)
     if (l->api) {
         if (l->up && loop->api.ev.down != NULL)
             loop->api.ev.down(loop->api.arg, l, code, why);
+        else if (!l->up && l->dialed && loop->api.ev.dial_failed != NULL)
+            loop->api.ev.dial_failed(loop->api.arg, l->cookie, why);
     } else if (l->up) {
         if (loop->p.ev.down != NULL)
             loop->p.ev.down(loop->p.arg, l, code, why);
@@ -272,6 +274,13 @@ static int link_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         if (l == NULL)
             return -1;
         l->wsi = wsi;
+        if (l->api) { /* a client of a node's local API: plain ws on loopback */
+            snprintf(l->peer, sizeof(l->peer), "local");
+            l->up = true;
+            if (loop->api.ev.up != NULL)
+                loop->api.ev.up(loop->api.arg, l, l->cookie);
+            return 0;
+        }
         return link_established(l) ? 0 : -1;
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -562,6 +571,38 @@ enum sotto_err net_link_dial(struct net_loop *loop, const char *addr, void *cook
     /* a failure may be reported (and the wsi destroyed, freeing l) before this returns */
     if (lws_client_connect_via_info(&ci) == NULL)
         log_debug(loop->env->log, "dial %s: failed at once", addr);
+    return SOTTO_OK;
+}
+
+enum sotto_err net_api_dial(struct net_loop *loop, const struct net_api_params *params,
+                            void *cookie)
+{
+    struct lws_client_connect_info ci;
+    struct net_link *l;
+    char host[32];
+
+    if (params->port == 0 || params->port > 65535)
+        return SOTTO_EINVAL;
+    if (loop->api.ev.frame == NULL)
+        loop->api = *params;
+    l = link_new(loop, true, cookie);
+    if (l == NULL)
+        return SOTTO_ENOMEM;
+    l->api = true;
+    l->rx_max = params->msg_max != 0 ? params->msg_max : loop->p.msg_max;
+    snprintf(host, sizeof(host), "127.0.0.1:%u", params->port);
+    memset(&ci, 0, sizeof(ci));
+    ci.context = loop->ctx;
+    ci.vhost = loop->vhost;
+    ci.address = "127.0.0.1";
+    ci.port = (int)params->port;
+    ci.path = "/";
+    ci.host = host;
+    ci.protocol = NET_API_PROTOCOL;
+    ci.local_protocol_name = NET_LINK_PROTOCOL; /* our callback on this side */
+    ci.opaque_user_data = l;
+    if (lws_client_connect_via_info(&ci) == NULL)
+        log_debug(loop->env->log, "local API: connecting to port %u failed at once", params->port);
     return SOTTO_OK;
 }
 

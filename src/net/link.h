@@ -97,6 +97,11 @@ struct net_api_params {
 /* SOTTO_EIO when the port cannot be bound, SOTTO_EINVAL when already listening. */
 enum sotto_err net_loop_listen_api(struct net_loop *loop, const struct net_api_params *params);
 unsigned net_loop_api_port(const struct net_loop *loop);
+/* Connects to a node's local API on 127.0.0.1:params->port (the CLI's side), reporting
+ * through params->ev as a server's API connections do: up (with `cookie`), frame, down, or
+ * dial_failed. The first call's params become this loop's API events. */
+enum sotto_err net_api_dial(struct net_loop *loop, const struct net_api_params *params,
+                            void *cookie);
 bool net_link_is_api(const struct net_link *l);
 
 /* A timer on the loop: one callback, re-armed by calling net_timer_arm() again. The struct is

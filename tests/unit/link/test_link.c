@@ -296,3 +296,41 @@ Test(link, the_local_api_takes_only_its_own_host_and_origin, .fini = stop)
     cr_assert_neq(api_upgrade(port, host, origin), 101, "another port is another origin");
     cr_assert_neq(api_upgrade(port, "rebound.example", NULL), 101, "DNS rebinding");
 }
+
+Test(link, a_client_of_the_local_api_exchanges_text_messages, .fini = stop)
+{
+    struct net_api_params ap = {
+            .ev = {.up = on_up, .frame = on_frame, .dial_failed = on_dial_failed, .down = on_down},
+            .arg = &seen,
+    };
+    const char *req = "{\"id\":1,\"op\":\"status\"}", *resp = "{\"id\":1,\"ok\":true}";
+
+    start(0);
+    cr_assert_eq(net_loop_listen_api(loop, &ap), SOTTO_OK);
+    ap.port = net_loop_api_port(loop);
+    cr_assert_eq(net_api_dial(loop, &ap, &seen), SOTTO_OK);
+    RUN_UNTIL(seen.dialed != NULL && seen.accepted != NULL);
+    cr_assert(net_link_is_api(seen.dialed) && net_link_is_api(seen.accepted));
+    cr_assert_eq(net_link_send(seen.dialed, (const uint8_t *)req, strlen(req)), SOTTO_OK);
+    RUN_UNTIL(seen.n_frames[1] == 1);
+    cr_assert_eq(seen.got_len[1], strlen(req));
+    cr_assert_arr_eq(seen.got[1], req, strlen(req));
+    cr_assert_eq(net_link_send(seen.accepted, (const uint8_t *)resp, strlen(resp)), SOTTO_OK);
+    RUN_UNTIL(seen.n_frames[0] == 1);
+    cr_assert_arr_eq(seen.got[0], resp, strlen(resp));
+    net_link_close(seen.dialed, NET_CLOSE_NORMAL, "done");
+    RUN_UNTIL(seen.n_down == 2);
+}
+
+Test(link, a_client_of_a_node_that_is_not_running_is_told, .fini = stop)
+{
+    struct net_api_params ap = {
+            .port = 1,
+            .ev = {.up = on_up, .dial_failed = on_dial_failed},
+            .arg = &seen,
+    };
+
+    start(0);
+    cr_assert_eq(net_api_dial(loop, &ap, &seen), SOTTO_OK);
+    RUN_UNTIL(seen.n_failed == 1);
+}
