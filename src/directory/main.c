@@ -37,7 +37,7 @@ static const char usage[] =
         "                       [--tls-cert FILE --tls-key FILE] [--state-dir DIR]\n"
         "                       [--workers N] [--rate-limit PER_MIN] [--max-connections N]\n"
         "                       [--request-timeout SECONDS] [--idle-timeout SECONDS]\n"
-        "                       [--public-host NAME[:PORT]]...\n"
+        "                       [--public-host NAME[:PORT]]... [--proxy-protocol]\n"
         "                       [--log-level error|warn|info|debug] [--help] [--version]\n"
         "\n"
         "Serves the Sotto directory API (docs/PROTOCOL.md) over HTTPS, TLS 1.3 only.\n"
@@ -60,6 +60,10 @@ static const char usage[] =
         "  --public-host NAME[:PORT]  a name clients reach this directory by (repeatable);\n"
         "                         signed writes are accepted only when signed for one of\n"
         "                         these or for the address they arrived on\n"
+        "  --proxy-protocol       behind a load balancer: every connection starts with a\n"
+        "                         PROXY protocol v2 header (at most 536 bytes) ahead of\n"
+        "                         TLS, whose client address the rate limits and seen_from\n"
+        "                         use; a connection without one is closed\n"
         "  --log-level L          error, warn, info (default) or debug; logs go to stderr\n"
         "\n"
         "At start it prints, one per line: \"listening on ADDR:PORT\", \"pin sha256:HEX\" (the\n"
@@ -119,6 +123,7 @@ static const struct option long_opts[] = {
         {"request-timeout", required_argument, NULL, 't'},
         {"idle-timeout", required_argument, NULL, 'i'},
         {"public-host", required_argument, NULL, 'H'},
+        {"proxy-protocol", no_argument, NULL, 'P'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -197,6 +202,9 @@ static int take_option(struct options *o, int c, const char *arg)
         return 0;
     case 'H':
         return take_public_host(cfg, arg);
+    case 'P':
+        cfg->proxy_protocol = true;
+        return 0;
     case 'L':
         o->log_level = sotto_log_level_parse(arg);
         return o->log_level >= 0 ? 0 : usage_error("--log-level: error, warn, info or debug");

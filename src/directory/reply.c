@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "directory/encode.h"
+#include "directory/proxy.h"
 #include "directory/server.h"
 #include "sotto/env.h"
 #include "sotto/log.h"
@@ -160,15 +161,12 @@ void dir_reply_db_error(struct dir_call *c, const char *what, int rc)
 
 static void call_peer(struct dir_call *c)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
-    char *peer = NULL;
-    const char *addr;
-    ev_uint16_t port = 0;
+    char addr[DIR_PROXY_KEY_MAX];
+    uint16_t port = 0;
 
-    if (evcon != NULL)
-        evhttp_connection_get_peer(evcon, &peer, &port);
-    addr = peer != NULL ? peer : "unknown";
-    snprintf(c->source, sizeof(c->source), "%s", addr);
+    if (!dir_conn_peer(c->w, c->req, addr, sizeof(addr), &port))
+        snprintf(addr, sizeof(addr), "unknown");
+    dir_proxy_source_key(addr, c->source, sizeof(c->source));
     if (strchr(addr, ':') != NULL)
         snprintf(c->seen_from, sizeof(c->seen_from), "[%s]:%u", addr, (unsigned)port);
     else

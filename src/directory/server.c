@@ -1,8 +1,26 @@
 /* src/directory/server.c: a worker's event loop. evhttp parses HTTP; each connection gets a
  * TLS bufferevent from conn_new(), and a struct dir_conn hung on its SSL object, so that the
  * connection cap and the slow-client deadline follow the connection's life exactly: OpenSSL
- * frees the dir_conn when libevent frees the SSL. */
+ * frees the dir_conn when libevent frees the SSL.
+ *
+ * With --proxy-protocol, TLS waits until the PROXY v2 header has been read off the socket.
+ * The TLS bufferevent is the same as without the flag; evhttp sets its fd and starts it
+ * reading after conn_new() returns, so conn_new() makes a one-off event active, which the
+ * event loop runs before it next polls, and so before OpenSSL can read a byte. That event
+ * stops the TLS bufferevent reading, and an event of ours reads the header with recv(),
+ * asking each time for no more than the header can still take (dir_proxy_wanted()), so no
+ * byte of the ClientHello is taken; once the header is whole (or refused) TLS reads again.
+ * Nothing blocks, and the header's bytes come before the handshake, so the connection's first
+ * deadline (armed in conn_new()) covers them: a client that sends half a header is closed
+ * like any slow one. Why not a filter (libevent 2.1.12): OpenSSL over a filtered or socket
+ * bufferevent of ours would strip the header as neatly, but then OpenSSL's output waits in
+ * the lower bufferevent while evhttp, seeing its own output drained, closes a "Connection:
+ * close" connection or one answered 413, and shuts the socket down before the answer leaves;
+ * and bufferevent_getfd() answers -1 through a bufferevent_filter, which the deadline and
+ * routes.c's local_address() rely on. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -19,6 +37,7 @@
 #include <openssl/ssl.h>
 
 #include "directory/backend.h"
+#include "directory/proxy.h"
 #include "directory/ratelimit.h"
 #include "directory/server.h"
 #include "sotto/env.h"
@@ -26,11 +45,22 @@
 
 #define DIR_BACKLOG 4096
 
+/* The PROXY header's bytes so far. */
+struct proxy_wait {
+    size_t len;
+    uint8_t buf[DIR_PROXY_HEADER_MAX];
+};
+
 struct dir_conn {
     struct dir_worker *w;    /* borrowed */
     struct bufferevent *bev; /* borrowed: evhttp's; freeing it frees the SSL, and so us */
     struct event *deadline;  /* owned */
     bool busy;               /* a request is arriving: the deadline runs */
+    /* with --proxy-protocol only (else NULL): */
+    struct event *proxy_kick;       /* owned: active once, as soon as evhttp has set the fd */
+    struct event *proxy_read;       /* owned: the socket, read while TLS waits for the header */
+    struct proxy_wait *wait;        /* owned: until the header is whole, refused or cut off */
+    struct dir_proxy_header client; /* once whole: what the header said */
 };
 
 static void accept_update(struct dir_worker *w)
@@ -81,11 +111,140 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
         conn_arm(c);
 }
 
+/* Logs a connection closed for want of a valid PROXY header: each at debug level, and at most
+ * one warning a minute saying how many, so that a balancer sending none (or anyone knocking
+ * on the port) cannot flood the log. */
+static void proxy_log_refused(struct dir_worker *w, evutil_socket_t fd, enum sotto_err rc)
+{
+    uint64_t now_us = dir_monotonic_us();
+    struct sockaddr_storage ss;
+    socklen_t ss_len = sizeof(ss);
+    char host[NI_MAXHOST];
+
+    w->proxy_refused++;
+    if (w->env->log != NULL && w->env->log->level >= SOTTO_LOG_DEBUG) {
+        if (getpeername(fd, (struct sockaddr *)&ss, &ss_len) != 0 ||
+            getnameinfo((struct sockaddr *)&ss, ss_len, host, sizeof(host), NULL, 0,
+                        NI_NUMERICHOST) != 0)
+            snprintf(host, sizeof(host), "a client");
+        log_debug(w->env->log, "worker %u: %s sent no valid PROXY v2 header (%s): closed", w->index,
+                  host, sotto_strerror(rc));
+    }
+    if (w->proxy_warned_us != 0 && now_us - w->proxy_warned_us < DIR_PROXY_WARN_US)
+        return;
+    log_warn(w->env->log,
+             "worker %u: closed %llu connection(s) without a valid PROXY v2 header "
+             "(--proxy-protocol wants one ahead of TLS on every connection)",
+             w->index, (unsigned long long)w->proxy_refused);
+    w->proxy_refused = 0;
+    w->proxy_warned_us = now_us;
+}
+
+/* The header is whole, refused or cut off: TLS takes over the socket. After a refusal (or
+ * the deadline's shutdown) it reads the end of the stream, and evhttp frees the connection
+ * in its own time. */
+static void proxy_done(struct dir_conn *c)
+{
+    event_del(c->proxy_read);
+    sotto_free(c->w->env, c->wait);
+    c->wait = NULL;
+    if (bufferevent_enable(c->bev, EV_READ) != 0) {
+        log_warn(c->w->env->log, "worker %u: cannot start TLS on a connection", c->w->index);
+        shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
+    }
+}
+
+static void proxy_refuse(struct dir_conn *c, evutil_socket_t fd, enum sotto_err rc)
+{
+    proxy_log_refused(c->w, fd, rc);
+    shutdown(fd, SHUT_RDWR);
+    proxy_done(c);
+}
+
+/* The socket is readable while TLS waits: takes what the header still needs, never more. */
+static void proxy_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct dir_conn *c = arg;
+    struct proxy_wait *pw = c->wait;
+    enum sotto_err rc = SOTTO_ETRUNC;
+    size_t want;
+    ssize_t n;
+
+    (void)what;
+    while (rc == SOTTO_ETRUNC) {
+        want = dir_proxy_wanted(pw->buf, pw->len) - pw->len;
+        n = recv(fd, pw->buf + pw->len, want, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n <= 0) { /* gone (a TCP health check, or the deadline's shutdown) */
+            log_debug(c->w->env->log, "worker %u: a connection ended %s its PROXY header",
+                      c->w->index, pw->len == 0 ? "before" : "inside");
+            proxy_done(c);
+            return;
+        }
+        pw->len += (size_t)n;
+        rc = dir_proxy_parse(pw->buf, pw->len, &c->client);
+        if (rc == SOTTO_ETRUNC && (size_t)n < want)
+            return; /* the rest is still on its way */
+    }
+    if (rc == SOTTO_OK)
+        proxy_done(c);
+    else
+        proxy_refuse(c, fd, rc);
+}
+
+/* Active once, right after evhttp has set the fd and started TLS reading, and before the loop
+ * polls again: stops TLS reading until the header is whole. */
+static void proxy_kick_cb(evutil_socket_t unused, short what, void *arg)
+{
+    struct dir_conn *c = arg;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    (void)unused;
+    (void)what;
+    if (fd < 0) /* evhttp could not set it up, and has freed it */
+        return;
+    if (bufferevent_disable(c->bev, EV_READ) != 0 ||
+        event_assign(c->proxy_read, c->w->base, fd, EV_READ | EV_PERSIST, proxy_read_cb, c) != 0 ||
+        event_add(c->proxy_read, NULL) != 0) {
+        log_warn(c->w->env->log, "worker %u: cannot read a PROXY header", c->w->index);
+        shutdown(fd, SHUT_RDWR);
+        proxy_done(c);
+    }
+}
+
+/* With --proxy-protocol: what conn_new() needs for the header. False when out of memory. */
+static bool proxy_new(struct dir_conn *c)
+{
+    struct event_base *base = c->w->base;
+
+    c->wait = sotto_zalloc(c->w->env, sizeof(*c->wait));
+    c->proxy_kick = event_new(base, -1, 0, proxy_kick_cb, c);
+    c->proxy_read = event_new(base, -1, EV_READ | EV_PERSIST, proxy_read_cb, c);
+    return c->wait != NULL && c->proxy_kick != NULL && c->proxy_read != NULL;
+}
+
+/* Frees a dir_conn and what it owns (NULL is a no-op). */
+static void conn_discard(struct dir_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->proxy_kick != NULL)
+        event_free(c->proxy_kick);
+    if (c->proxy_read != NULL)
+        event_free(c->proxy_read);
+    if (c->deadline != NULL)
+        event_free(c->deadline);
+    sotto_free(c->w->env, c->wait);
+    sotto_free(c->w->env, c);
+}
+
 /* OpenSSL calls this for every SSL freed, with the slot's value (NULL when never set). */
 static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
                          void *argp)
 {
     struct dir_conn *c = ptr;
+    struct dir_worker *w = c != NULL ? c->w : NULL;
 
     (void)parent;
     (void)ad;
@@ -94,10 +253,9 @@ static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     (void)argp;
     if (c == NULL)
         return;
-    c->w->n_conns--;
-    accept_update(c->w);
-    event_free(c->deadline);
-    sotto_free(c->w->env, c);
+    conn_discard(c);
+    w->n_conns--;
+    accept_update(w);
 }
 
 static struct dir_conn *conn_alloc(struct dir_worker *w)
@@ -108,8 +266,8 @@ static struct dir_conn *conn_alloc(struct dir_worker *w)
         return NULL;
     c->w = w;
     c->deadline = evtimer_new(w->base, conn_deadline_cb, c);
-    if (c->deadline == NULL) {
-        sotto_free(w->env, c);
+    if (c->deadline == NULL || (w->cfg->proxy_protocol && !proxy_new(c))) {
+        conn_discard(c);
         return NULL;
     }
     return c;
@@ -131,16 +289,15 @@ static struct bufferevent *conn_new(struct event_base *base, void *arg)
         log_warn(w->env->log, "worker %u: no memory for a new connection", w->index);
         if (bev != NULL)
             bufferevent_free(bev);
-        if (c != NULL) {
-            event_free(c->deadline);
-            sotto_free(w->env, c);
-        }
+        conn_discard(c);
         return NULL;
     }
     c->bev = bev;
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     evbuffer_add_cb(bufferevent_get_input(bev), conn_input_cb, c);
-    conn_arm(c); /* the handshake and the first request share the first deadline */
+    if (c->proxy_kick != NULL)
+        event_active(c->proxy_kick, EV_TIMEOUT, 1);
+    conn_arm(c); /* the PROXY header, the handshake and the first request share it */
     w->n_conns++;
     accept_update(w);
     return bev;
@@ -171,6 +328,36 @@ bool dir_conn_is_tls(struct evhttp_request *req)
     struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
 
     return bev != NULL && bufferevent_openssl_get_ssl(bev) != NULL;
+}
+
+bool dir_conn_peer(struct dir_worker *w, struct evhttp_request *req, char *addr, size_t addr_len,
+                   uint16_t *port)
+{
+    struct dir_conn *c = conn_of(w, req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    char *peer = NULL;
+    ev_uint16_t peer_port = 0;
+    int af;
+
+    *port = 0;
+    if (addr_len == 0)
+        return false;
+    addr[0] = '\0';
+    /* a request arrives only after TLS, and so after the whole header */
+    if (c != NULL && c->client.family != DIR_PROXY_UNSPEC) {
+        af = c->client.family == DIR_PROXY_INET ? AF_INET : AF_INET6;
+        if (inet_ntop(af, c->client.addr, addr, (socklen_t)addr_len) == NULL)
+            return false;
+        *port = c->client.port;
+        return true;
+    }
+    if (evcon != NULL)
+        evhttp_connection_get_peer(evcon, &peer, &peer_port);
+    if (peer == NULL)
+        return false;
+    snprintf(addr, addr_len, "%s", peer);
+    *port = peer_port;
+    return true;
 }
 
 static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)

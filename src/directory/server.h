@@ -45,6 +45,9 @@ struct dir_config {
      * signed write is accepted only for one of these or for the address it arrived on */
     const char *public_hosts[DIR_PUBLIC_HOSTS_MAX];
     size_t n_public_hosts;
+    /* every connection starts with a PROXY protocol v2 header (proxy.h) naming the client,
+     * ahead of TLS; one without is closed */
+    bool proxy_protocol;
 };
 
 struct dir_worker {
@@ -65,6 +68,9 @@ struct dir_worker {
     struct dir_metrics metrics;
     uint64_t n_conns;
     bool accept_paused; /* at the connection cap */
+    /* connections closed for want of a valid PROXY header since the last warning, which is
+     * logged at most once a minute (DIR_PROXY_WARN_US) */
+    uint64_t proxy_refused, proxy_warned_us;
     /* /metrics answers with counts at most DIR_COUNTS_MAX_AGE_MS old, so that scraping it
      * (no authentication) cannot make the shared database count every row at will */
     uint64_t counts_ms, accounts, prekeys_stored;
@@ -72,6 +78,7 @@ struct dir_worker {
 };
 
 #define DIR_COUNTS_MAX_AGE_MS 15000
+#define DIR_PROXY_WARN_US     60000000u
 
 /* One request being answered. */
 struct dir_call {
@@ -80,7 +87,7 @@ struct dir_call {
     struct dir_target target;
     const uint8_t *body; /* borrowed from the request's input buffer */
     size_t body_len;
-    char source[64];    /* the peer's address, the rate limits' key */
+    char source[64];    /* the rate limits' key of the client's address */
     char seen_from[72]; /* "ip:port", "[ipv6]:port" */
     uint64_t start_us;  /* monotonic */
     uint64_t now_ms;    /* wall clock, for timestamps */
@@ -97,6 +104,12 @@ int dir_worker_main(const struct dir_config *cfg, const struct sotto_env *env,
 void dir_conn_request_done(struct dir_worker *w, struct evhttp_request *req);
 /* False when the request did not come over TLS (server.c). */
 bool dir_conn_is_tls(struct evhttp_request *req);
+/* The client's address as numeric text ("192.0.2.1", "2001:db8::1", at most addr_len - 1
+ * bytes) and port: with --proxy-protocol the one the connection's PROXY header named, else
+ * (and for the balancer's own LOCAL connections, or an UNSPEC family) the socket's peer.
+ * False when neither can be told (server.c). */
+bool dir_conn_peer(struct dir_worker *w, struct evhttp_request *req, char *addr, size_t addr_len,
+                   uint16_t *port);
 
 /* evhttp's callback for every request (routes.c). */
 void dir_routes_handle(struct evhttp_request *req, void *arg);
@@ -109,8 +122,9 @@ void dir_reply_text(struct dir_call *c, int status, const char *type, const void
 void dir_reply_rate_limited(struct dir_call *c, unsigned retry_after_s);
 /* 503 `unavailable` after a failed database call, which is counted and logged. */
 void dir_reply_db_error(struct dir_call *c, const char *what, int rc);
-/* The peer's address (the rate limits' key) and "ip:port" (what writes answer as seen_from),
- * read from the connection the first time either is asked for. */
+/* The rate limits' key of the client's address (dir_proxy_source_key(): an IPv6 address's
+ * /64) and its "ip:port" (what writes answer as seen_from), from dir_conn_peer() the first
+ * time either is asked for. */
 const char *dir_call_source(struct dir_call *c);
 const char *dir_call_seen_from(struct dir_call *c);
 uint64_t dir_monotonic_us(void);
