@@ -31,6 +31,11 @@ enum sotto_err {
     SOTTO_EPIN,        /* a server's certificate is not the pinned one */
     SOTTO_ERATE,       /* rate limited: try again later */
     SOTTO_EREFUSED,    /* a server understood the request and refused it */
+    SOTTO_ENOSESSION,  /* there is no Signal session with that peer */
+    SOTTO_ENOPREKEY,   /* a message names a prekey we do not have (used, or never made) */
+    SOTTO_EUNTRUSTED,  /* a peer's identity key is not one we trust for it */
+    SOTTO_EDUPLICATE,  /* the message was decrypted before */
+    SOTTO_EBADMSG,     /* a message does not parse, authenticate or decrypt */
     SOTTO_ERR_COUNT    /* keep last */
 };
 

@@ -68,6 +68,55 @@ static const char *const migrations[PROFILE_SCHEMA_VERSION + 1] = {
               "ALTER TABLE prekeys ADD COLUMN uploaded_ms INTEGER;"
               "CREATE TABLE prekey_state (id INTEGER PRIMARY KEY CHECK (id = 1),"
               " next_id INTEGER NOT NULL) STRICT;",
+        /* Schema 3 (signal_store.c, messages.c): Signal sessions by address (the lowercase hex
+         * of the peer's 33-byte key) and device id, and sender-key records, both sealed under
+         * "<table>:<rowid>" like the private keys; there is no table of remote identities, as
+         * trust is the contacts' (a session's identity is the key its address spells).
+         * contact_holds: a verified contact whose key changed is held (nothing is sent to it)
+         * while it is verified and the row's key differs from its own. messages: both
+         * directions; body sealed under "messages:<rowid>" (AUTOINCREMENT, so that a row id, and
+         * with it an AD, is never reused); state 0 incoming, 1 waiting, 2 encrypted,
+         * 3 delivered, 4 failed (fail_reason: the sotto_errname of why). received: the (peer key,
+         * message id) pairs committed, for duplicates, kept when the message row goes. outbox:
+         * what is still to deliver to a peer; seq, kind (enum e2e_kind: the MESSAGE frame's kind
+         * byte) and ciphertext are set together when it is encrypted, seq numbering each peer's
+         * entries in encryption order. */
+        [3] = "CREATE TABLE sessions (id INTEGER PRIMARY KEY,"
+              " address TEXT NOT NULL CHECK (length(address) = 66), device_id INTEGER NOT NULL,"
+              " record BLOB NOT NULL, updated_ms INTEGER NOT NULL, UNIQUE (address, device_id))"
+              " STRICT;"
+              "CREATE TABLE sender_keys (id INTEGER PRIMARY KEY, group_id BLOB NOT NULL,"
+              " sender TEXT NOT NULL, device_id INTEGER NOT NULL, record BLOB NOT NULL,"
+              " updated_ms INTEGER NOT NULL, UNIQUE (group_id, sender, device_id)) STRICT;"
+              "CREATE TABLE contact_holds (contact_id INTEGER PRIMARY KEY"
+              " REFERENCES contacts(id) ON DELETE CASCADE,"
+              " public_key BLOB NOT NULL CHECK (length(public_key) = 33),"
+              " held_ms INTEGER NOT NULL) STRICT;"
+              "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+              " contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,"
+              " direction INTEGER NOT NULL CHECK (direction IN (0, 1)),"
+              " msg_id BLOB NOT NULL CHECK (length(msg_id) = 16), type INTEGER NOT NULL,"
+              " sent_ms INTEGER NOT NULL, stored_ms INTEGER NOT NULL, body BLOB NOT NULL,"
+              " state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4), fail_reason TEXT,"
+              " read INTEGER NOT NULL DEFAULT 0, CHECK ((direction = 0) = (state = 0))) STRICT;"
+              "CREATE INDEX messages_history ON messages(contact_id, stored_ms, id);"
+              "CREATE UNIQUE INDEX messages_sent ON messages(msg_id) WHERE direction = 1;"
+              "CREATE TABLE received (peer_key BLOB NOT NULL CHECK (length(peer_key) = 33),"
+              " msg_id BLOB NOT NULL CHECK (length(msg_id) = 16),"
+              " message_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,"
+              " received_ms INTEGER NOT NULL, PRIMARY KEY (peer_key, msg_id)) STRICT,"
+              " WITHOUT ROWID;"
+              "CREATE INDEX received_message ON received(message_id);"
+              "CREATE TABLE outbox (id INTEGER PRIMARY KEY,"
+              " message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+              " peer_key BLOB NOT NULL CHECK (length(peer_key) = 33), seq INTEGER,"
+              " kind INTEGER CHECK (kind IN (1, 2)), ciphertext BLOB,"
+              " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL,"
+              " created_ms INTEGER NOT NULL, UNIQUE (message_id, peer_key),"
+              " CHECK ((seq IS NULL) = (ciphertext IS NULL) AND"
+              " (kind IS NULL) = (ciphertext IS NULL))) STRICT;"
+              "CREATE INDEX outbox_peer ON outbox(peer_key, seq);"
+              "CREATE INDEX outbox_due ON outbox(next_ms);",
 };
 
 #define PREKEY_ID_MAX 0xfffffe /* the library's ids are 24-bit and skip 0 */
@@ -515,11 +564,22 @@ static enum sotto_err open_check_header(struct store_profile *p, unsigned *versi
     return SOTTO_OK;
 }
 
+/* SQLite reports a page it could not read for want of memory as a finding of the check
+ * ("Page 5: unable to get the page. error code=7", SQLITE_NOMEM): that is no damage. */
+static bool verdict_is_nomem(const char *result)
+{
+    const char *code = strstr(result, "error code=7");
+
+    return code != NULL && (code[12] == '\0' || code[12] == '\n');
+}
+
 static enum sotto_err open_quick_check(struct store_profile *p)
 {
     char result[256];
     enum sotto_err rc = store_db_query_text(p, "PRAGMA quick_check(1)", result, sizeof(result));
 
+    if (rc == SOTTO_OK && strcmp(result, "ok") != 0 && verdict_is_nomem(result))
+        return SOTTO_ENOMEM;
     if (rc == SOTTO_OK && strcmp(result, "ok") != 0) {
         log_warn(p->env->log, "%s: damaged database", p->dir);
         rc = SOTTO_ECORRUPT;
@@ -596,4 +656,24 @@ const char *store_profile_dir(const struct store_profile *p)
 bool store_profile_has_passphrase(const struct store_profile *p)
 {
     return p->has_passphrase;
+}
+
+enum sotto_err store_tx_begin(struct store_profile *p)
+{
+    return store_db_begin(p);
+}
+
+enum sotto_err store_tx_commit(struct store_profile *p)
+{
+    return store_db_commit(p);
+}
+
+void store_tx_rollback(struct store_profile *p)
+{
+    store_db_rollback(p);
+}
+
+bool store_tx_open(const struct store_profile *p)
+{
+    return p->db != NULL && !sqlite3_get_autocommit(p->db);
 }

@@ -15,7 +15,7 @@
 
 #define PROFILE_DB_NAME         "profile.db"
 #define PROFILE_DATAKEY_NAME    "datakey"
-#define PROFILE_SCHEMA_VERSION  2
+#define PROFILE_SCHEMA_VERSION  3
 #define PROFILE_APPLICATION_ID  0x536f7474 /* "Sott" */
 #define PROFILE_PREKEYS_INITIAL 100
 #define PROFILE_PATH_MAX        4096
@@ -67,6 +67,17 @@ void store_profile_close(struct store_profile *p);
 const char *store_profile_dir(const struct store_profile *p);
 /* True when private keys are sealed under a passphrase-derived key. */
 bool store_profile_has_passphrase(const struct store_profile *p);
+/* Transactions (SQLite BEGIN IMMEDIATE), for work that must commit together: a decrypt with the
+ * plaintext it produced, an encrypt with its outbox row (DESIGN.md, "End-to-end encryption").
+ * Functions of this header that open a transaction of their own (card import, directory
+ * bookkeeping) fail with SOTTO_EDB inside one; those of store/messages.h and
+ * store/signal_store.h join it. Rollback is a no-op when none is open. */
+enum sotto_err store_tx_begin(struct store_profile *p);
+enum sotto_err store_tx_commit(struct store_profile *p);
+void store_tx_rollback(struct store_profile *p);
+/* True while a transaction is open on the profile's connection. */
+bool store_tx_open(const struct store_profile *p);
+
 /* Loads the data key into secret memory so that private keys can be read: with a passphrase
  * profile, `passphrase` must be given (SOTTO_ENOPASS when NULL) and right (SOTTO_EPASS);
  * without one it reads the data key file (SOTTO_ECORRUPT when missing or wrong). */

@@ -1,5 +1,6 @@
 /* src/store/store_int.h: private to src/store: the profile handle, the SQLite helpers that
- * profile.c, seal.c and contacts.c share (db.c), and the sealing of secrets at rest (seal.c). */
+ * profile.c, seal.c and contacts.c share (db.c), the sealing of secrets at rest (seal.c), and
+ * the sealed rows and nested writes of signal_store.c and messages.c. */
 #ifndef SOTTO_STORE_STORE_INT_H
 #define SOTTO_STORE_STORE_INT_H
 
@@ -9,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "e2e/session.h"
 #include "sotto/err.h"
 #include "store/profile.h"
 
@@ -97,6 +99,24 @@ enum sotto_err store_keyring_kind(struct store_profile *p);
 enum sotto_err store_identity_create(struct store_profile *p, struct e2e_ctx *e2e, const char *name,
                                      unsigned n_prekeys);
 /* store_profile_unlock() is in seal.c too. */
+
+/* ---- signal_store.c: shared by signal_store.c and messages.c (schema 3). */
+
+/* Starts a write that joins the caller's transaction (as a SAVEPOINT, so that a failure undoes
+ * only this write) or, with none open, runs in a transaction of its own; *own says which. */
+enum sotto_err store_op_begin(struct store_profile *p, bool *own);
+/* Ends what store_op_begin started: commits or releases on SOTTO_OK, else rolls back to where it
+ * began. Returns `rc`, or the commit's error. */
+enum sotto_err store_op_end(struct store_profile *p, bool own, enum sotto_err rc);
+/* Opens the value column `col` of the current row of `st`, sealed under "<table>:<row>", and
+ * hands the plaintext to `sink`, then wipes it. Returns what `sink` returned, or SOTTO_ECORRUPT
+ * when the value does not open (needs store_profile_unlock: SOTTO_EINVAL otherwise). */
+enum sotto_err store_sealed_col(struct store_profile *p, const char *table, int64_t row,
+                                sqlite3_stmt *st, int col, e2e_sink_fn sink, void *arg);
+/* Seals plain[0..len) under "<table>:<row>" and runs `sql` with ?1 the sealed bytes and ?2 the
+ * row id (an UPDATE of that row). */
+enum sotto_err store_sealed_set(struct store_profile *p, const char *sql, const char *table,
+                                int64_t row, const uint8_t *plain, size_t len);
 
 /* Shared by card import (contacts.c) and directory lookups (directory.c), in contacts.c: */
 /* The addresses as a compact JSON array, NUL-terminated, for contacts.addresses (sotto_free). */

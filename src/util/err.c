@@ -32,6 +32,11 @@ static const char *const err_text[SOTTO_ERR_COUNT] = {
         [SOTTO_EPIN] = "the server's certificate is not the pinned one",
         [SOTTO_ERATE] = "too many requests; try again later",
         [SOTTO_EREFUSED] = "the server refused the request",
+        [SOTTO_ENOSESSION] = "no encrypted session with that contact",
+        [SOTTO_ENOPREKEY] = "the message names an unknown prekey",
+        [SOTTO_EUNTRUSTED] = "the identity key is not trusted",
+        [SOTTO_EDUPLICATE] = "the message was already received",
+        [SOTTO_EBADMSG] = "the message could not be decrypted",
 };
 
 static const char *const err_name[SOTTO_ERR_COUNT] = {
@@ -63,6 +68,11 @@ static const char *const err_name[SOTTO_ERR_COUNT] = {
         [SOTTO_EPIN] = "SOTTO_EPIN",
         [SOTTO_ERATE] = "SOTTO_ERATE",
         [SOTTO_EREFUSED] = "SOTTO_EREFUSED",
+        [SOTTO_ENOSESSION] = "SOTTO_ENOSESSION",
+        [SOTTO_ENOPREKEY] = "SOTTO_ENOPREKEY",
+        [SOTTO_EUNTRUSTED] = "SOTTO_EUNTRUSTED",
+        [SOTTO_EDUPLICATE] = "SOTTO_EDUPLICATE",
+        [SOTTO_EBADMSG] = "SOTTO_EBADMSG",
 };
 
 const char *sotto_strerror(enum sotto_err e)

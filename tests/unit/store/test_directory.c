@@ -48,10 +48,12 @@ Test(store_directory, a_profile_made_at_schema_1_is_migrated_with_its_prekeys_ke
 {
     store_profile_close(prof);
     prof = NULL;
-    raw_exec(fx.home, "DROP TABLE directory; DROP TABLE prekey_state;"
+    raw_exec(fx.home, "DROP TABLE outbox; DROP TABLE received; DROP TABLE messages;"
+                      "DROP TABLE contact_holds; DROP TABLE sender_keys; DROP TABLE sessions;"
+                      "DROP TABLE directory; DROP TABLE prekey_state;"
                       "ALTER TABLE prekeys DROP COLUMN uploaded_ms; PRAGMA user_version = 1;");
     prof = store_fx_open();
-    cr_assert_eq(raw_int(fx.home, "PRAGMA user_version"), 2);
+    cr_assert_eq(raw_int(fx.home, "PRAGMA user_version"), PROFILE_SCHEMA_VERSION);
     cr_assert_eq(db_int("SELECT count(*) FROM prekeys WHERE uploaded_ms IS NULL"), TEST_PREKEYS);
     cr_assert_eq(db_int("SELECT count(*) FROM directory"), 0);
 }
