@@ -31,7 +31,9 @@ enum cli_exit {
     CLI_EXIT_NETWORK = 14,    /* the directory cannot be reached, failed, or answered nonsense */
     CLI_EXIT_PIN = 15,        /* the directory's certificate is not the pinned one */
     CLI_EXIT_REFUSED = 16,    /* the directory refused (username taken...), or not registered */
-    CLI_EXIT_RATE = 17        /* the directory is rate limiting us: try again later */
+    CLI_EXIT_RATE = 17,       /* the directory is rate limiting us: try again later */
+    CLI_EXIT_NODAEMON = 18,   /* no node is running for the profile: start `sotto daemon` */
+    CLI_EXIT_QUEUED = 19      /* send --wait: stored and queued, not delivered in time */
 };
 
 struct cli {
@@ -56,6 +58,10 @@ int cmd_verify(struct cli *cli, int argc, char **argv);
 int cmd_register(struct cli *cli, int argc, char **argv);
 int cmd_lookup(struct cli *cli, int argc, char **argv);
 int cmd_unregister(struct cli *cli, int argc, char **argv);
+int cmd_daemon(struct cli *cli, int argc, char **argv);
+int cmd_send(struct cli *cli, int argc, char **argv);
+int cmd_history(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
 
 /* The Signal context, made on first use. */
 enum sotto_err cli_e2e(struct cli *cli, struct e2e_ctx **out);

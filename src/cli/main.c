@@ -27,6 +27,10 @@ static const struct command commands[] = {
         {"register", cmd_register, "publish your username and keys on a directory"},
         {"lookup", cmd_lookup, "find someone on the directory and add them as a contact"},
         {"unregister", cmd_unregister, "delete your account from the directory"},
+        {"daemon", cmd_daemon, "run your node: peer links, delivery, the local API"},
+        {"send", cmd_send, "send a message to a contact (through the running node)"},
+        {"history", cmd_history, "show the messages with a contact"},
+        {"status", cmd_status, "show the running node's links"},
 };
 
 static void usage(FILE *out)

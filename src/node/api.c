@@ -1,0 +1,344 @@
+/* src/node/api.c: the local API's server side (docs/API.md): JSON requests with ids over
+ * WebSocket on 127.0.0.1, the token first, responses and pushed events. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "node/node_int.h"
+#include "sotto/env.h"
+#include "sotto/log.h"
+#include "store/messages.h"
+#include "store/signal_store.h"
+#include "util/text.h"
+#include "wire/wire.h"
+
+#define HISTORY_DEFAULT 50
+#define HISTORY_MAX     1000
+
+struct find_ctx {
+    int64_t id;
+    struct store_contact *out;
+    bool found;
+};
+
+static enum sotto_err find_each(void *arg, const struct store_contact *c)
+{
+    struct find_ctx *fc = arg;
+
+    if (c->id == fc->id) {
+        *fc->out = *c;
+        fc->found = true;
+    }
+    return SOTTO_OK;
+}
+
+enum sotto_err node_contact_by_id(struct node *n, int64_t id, struct store_contact *out)
+{
+    struct find_ctx fc = {.id = id, .out = out};
+    enum sotto_err rc = store_contacts_each(n->p.profile, find_each, &fc);
+
+    if (rc != SOTTO_OK)
+        return rc;
+    return fc.found ? SOTTO_OK : SOTTO_ENOENT;
+}
+
+static void api_send(struct api_conn *c, json_t *m)
+{
+    char *text = m != NULL ? json_dumps(m, JSON_COMPACT) : NULL;
+
+    if (text != NULL)
+        (void)net_link_send(c->l, (const uint8_t *)text, strlen(text));
+    free(text);
+    json_decref(m);
+}
+
+void node_api_event(struct node *n, json_t *ev)
+{
+    if (ev == NULL)
+        return;
+    for (struct api_conn *c = n->api_conns; c != NULL; c = c->next)
+        if (c->authed)
+            api_send(c, json_incref(ev));
+    json_decref(ev);
+}
+
+static void reply_ok(struct api_conn *c, json_t *id, json_t *result)
+{
+    api_send(c, json_pack("{s:O, s:b, s:o}", "id", id, "ok", 1, "result",
+                          result != NULL ? result : json_object()));
+}
+
+static void reply_err(struct api_conn *c, json_t *id, const char *code, const char *message)
+{
+    api_send(c, json_pack("{s:O, s:b, s:{s:s, s:s}}", "id", id != NULL ? id : json_null(), "ok", 0,
+                          "error", "code", code, "message", message));
+}
+
+static const char *err_code(enum sotto_err rc)
+{
+    switch (rc) {
+    case SOTTO_ENOENT:
+        return "not_found";
+    case SOTTO_EAMBIG:
+        return "ambiguous";
+    case SOTTO_EKEYCHANGED:
+        return "key_changed";
+    case SOTTO_EUNTRUSTED:
+        return "untrusted";
+    case SOTTO_EINVAL:
+    case SOTTO_ETOOBIG:
+        return "bad_request";
+    default:
+        return "failed";
+    }
+}
+
+/* CONTACT as the user typed it: exactly one match. */
+static enum sotto_err resolve(struct node *n, const char *query, struct store_contact *out)
+{
+    struct store_contact found[STORE_MATCH_MAX];
+    size_t k = 0;
+    enum sotto_err rc = store_contact_find(n->p.profile, query, found, &k);
+
+    if (rc != SOTTO_OK)
+        return rc;
+    if (k == 0)
+        return SOTTO_ENOENT;
+    if (k > 1)
+        return SOTTO_EAMBIG;
+    *out = found[0];
+    return SOTTO_OK;
+}
+
+static void op_send(struct node *n, struct api_conn *c, json_t *id, json_t *req)
+{
+    const char *who = json_string_value(json_object_get(req, "contact"));
+    json_t *jt = json_object_get(req, "text");
+    const char *text = json_string_value(jt);
+    size_t len = json_string_length(jt);
+    struct store_contact ct;
+    struct store_msg_new m = {0};
+    char idhex[2 * WIRE_ID_LEN + 1], msg[256];
+    enum sotto_err rc;
+
+    if (who == NULL || text == NULL || len == 0 || len > WIRE_BODY_MAX ||
+        memchr(text, '\0', len) != NULL) {
+        reply_err(c, id, "bad_request",
+                  "send needs \"contact\" and a non-empty \"text\" of at "
+                  "most 65536 bytes");
+        return;
+    }
+    rc = resolve(n, who, &ct);
+    if (rc != SOTTO_OK) {
+        snprintf(msg, sizeof(msg), "%s: %s", who,
+                 rc == SOTTO_ENOENT   ? "no such contact (import their card, or look them up)"
+                 : rc == SOTTO_EAMBIG ? "several contacts match: use the number"
+                                      : sotto_strerror(rc));
+        reply_err(c, id, err_code(rc), msg);
+        return;
+    }
+    m.contact_id = ct.id;
+    sotto_random(n->env, m.msg_id, sizeof(m.msg_id));
+    m.type = WIRE_RECORD_TEXT;
+    m.sent_ms = sotto_now_ms(n->env);
+    m.body = (const uint8_t *)text;
+    m.body_len = len;
+    /* stored, with its outbox entry, before the first attempt */
+    rc = store_message_send(n->p.profile, ct.key, &m, NULL, NULL);
+    if (rc != SOTTO_OK) {
+        reply_err(c, id, err_code(rc), sotto_strerror(rc));
+        return;
+    }
+    sodium_bin2hex(idhex, sizeof(idhex), m.msg_id, sizeof(m.msg_id));
+    reply_ok(c, id,
+             json_pack("{s:s, s:s, s:s}", "id", idhex, "contact", ct.name, "state", "stored"));
+    node_flush(n, ct.key);
+}
+
+static const char *state_name(enum store_msg_state s)
+{
+    switch (s) {
+    case STORE_MSG_RECEIVED:
+        return "received";
+    case STORE_MSG_WAITING:
+        return "waiting";
+    case STORE_MSG_ENCRYPTED:
+        return "sent";
+    case STORE_MSG_DELIVERED:
+        return "delivered";
+    default:
+        return "failed";
+    }
+}
+
+static enum sotto_err history_each(void *arg, const struct store_message *m)
+{
+    json_t *list = arg;
+    char idhex[2 * STORE_MSG_ID_LEN + 1];
+    json_t *o;
+
+    sodium_bin2hex(idhex, sizeof(idhex), m->msg_id, sizeof(m->msg_id));
+    o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s%, s:b}", "id", idhex, "direction",
+                  m->outgoing ? "out" : "in", "sent_ms", (json_int_t)m->sent_ms, "stored_ms",
+                  (json_int_t)m->stored_ms, "state", state_name(m->state), "text",
+                  (const char *)m->body, m->body_len, "read", m->read);
+    if (o == NULL)
+        return SOTTO_ENOMEM;
+    if (m->state == STORE_MSG_FAILED)
+        json_object_set_new(o, "reason", json_string(sotto_strerror(m->fail_reason)));
+    return json_array_append_new(list, o) == 0 ? SOTTO_OK : SOTTO_ENOMEM;
+}
+
+static void op_history(struct node *n, struct api_conn *c, json_t *id, json_t *req)
+{
+    const char *who = json_string_value(json_object_get(req, "contact"));
+    json_t *jl = json_object_get(req, "limit"), *list;
+    json_int_t limit = jl != NULL ? json_integer_value(jl) : HISTORY_DEFAULT;
+    struct store_contact ct;
+    enum sotto_err rc;
+
+    if (who == NULL || (jl != NULL && !json_is_integer(jl)) || limit < 1 || limit > HISTORY_MAX) {
+        reply_err(c, id, "bad_request", "history needs \"contact\" and a \"limit\" of 1..1000");
+        return;
+    }
+    rc = resolve(n, who, &ct);
+    if (rc != SOTTO_OK) {
+        reply_err(c, id, err_code(rc), rc == SOTTO_ENOENT ? "no such contact" : sotto_strerror(rc));
+        return;
+    }
+    list = json_array();
+    rc = list != NULL ? store_history_each(n->p.profile, ct.id, (size_t)limit, history_each, list)
+                      : SOTTO_ENOMEM;
+    if (rc != SOTTO_OK) {
+        json_decref(list);
+        reply_err(c, id, "failed", sotto_strerror(rc));
+        return;
+    }
+    reply_ok(c, id,
+             json_pack("{s:s, s:I, s:o}", "contact", ct.name, "contact_id", (json_int_t)ct.id,
+                       "messages", list));
+}
+
+static void op_status(struct node *n, struct api_conn *c, json_t *id)
+{
+    json_t *links = json_array();
+    char name[128];
+    struct store_contact ct;
+    int64_t cid;
+
+    for (size_t i = 0; i < n->n_peers; i++) {
+        struct node_peer *p = &n->peers[i];
+
+        if (p->link == NULL)
+            continue;
+        snprintf(name, sizeof(name), "?");
+        if (store_peer_trust(n->p.profile, p->key, false, &cid) == SOTTO_OK &&
+            node_contact_by_id(n, cid, &ct) == SOTTO_OK)
+            snprintf(name, sizeof(name), "%s", ct.name);
+        json_array_append_new(links, json_pack("{s:s, s:s, s:b}", "peer", name, "address",
+                                               net_link_peer(p->link), "dialed",
+                                               net_link_dialed(p->link)));
+    }
+    reply_ok(c, id,
+             json_pack("{s:s, s:I, s:I, s:I, s:o}", "name", n->self.name, "number",
+                       (json_int_t)n->self.number, "peer_port", (json_int_t)net_loop_port(n->loop),
+                       "api_port", (json_int_t)net_loop_api_port(n->loop), "links", links));
+}
+
+static void api_up(void *arg, struct net_link *l, void *cookie)
+{
+    struct node *n = arg;
+    struct api_conn *c = sotto_zalloc(n->env, sizeof(*c));
+
+    (void)cookie;
+    if (c == NULL) {
+        net_link_close(l, NET_CLOSE_GOING_AWAY, "out of memory");
+        return;
+    }
+    c->l = l;
+    c->next = n->api_conns;
+    n->api_conns = c;
+    net_link_set_user(l, c);
+}
+
+static void api_frame(void *arg, struct net_link *l, const uint8_t *data, size_t len)
+{
+    struct node *n = arg;
+    struct api_conn *c = net_link_user(l);
+    json_t *req = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *id = json_object_get(req, "id");
+    const char *op = json_string_value(json_object_get(req, "op"));
+    const char *token;
+
+    if (c == NULL)
+        goto out;
+    if (!json_is_object(req) || op == NULL || !json_is_integer(id)) {
+        reply_err(c, id, "bad_request",
+                  "a request is an object with an integer \"id\" and an "
+                  "\"op\"");
+        if (!c->authed)
+            net_link_close(l, NET_CLOSE_POLICY, "token first");
+        goto out;
+    }
+    if (!c->authed) {
+        token = json_string_value(json_object_get(req, "token"));
+        if (strcmp(op, "auth") != 0 || token == NULL || strlen(token) != NODE_TOKEN_LEN ||
+            sodium_memcmp(token, n->token, NODE_TOKEN_LEN) != 0) {
+            log_warn(n->env->log, "local API: a connection without the right token: closed");
+            reply_err(c, id, "unauthorized",
+                      "the first message must be {\"op\":\"auth\", "
+                      "\"token\": …} with the token from api.json");
+            net_link_close(l, NET_CLOSE_POLICY, "token refused");
+            goto out;
+        }
+        c->authed = true;
+        reply_ok(c, id, NULL);
+        goto out;
+    }
+    if (strcmp(op, "send") == 0)
+        op_send(n, c, id, req);
+    else if (strcmp(op, "history") == 0)
+        op_history(n, c, id, req);
+    else if (strcmp(op, "status") == 0)
+        op_status(n, c, id);
+    else
+        reply_err(c, id, "unknown_op", "no such operation (see docs/API.md)");
+out:
+    json_decref(req);
+}
+
+static void api_down(void *arg, struct net_link *l, unsigned code, const char *why)
+{
+    struct node *n = arg;
+    struct api_conn *c = net_link_user(l), **pp;
+
+    (void)code;
+    (void)why;
+    for (pp = &n->api_conns; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    if (c != NULL)
+        sotto_free(n->env, c);
+    net_link_set_user(l, NULL);
+}
+
+enum sotto_err node_api_listen(struct node *n, unsigned port)
+{
+    struct net_api_params ap = {
+            .port = port,
+            .ev = {.up = api_up, .frame = api_frame, .down = api_down},
+            .arg = n,
+    };
+
+    return net_loop_listen_api(n->loop, &ap);
+}
+
+void node_api_close(struct node *n)
+{
+    (void)n; /* connections go with the loop: api_down frees each */
+}

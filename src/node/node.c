@@ -1,0 +1,731 @@
+/* src/node/node.c: the node's core (see node.h). Everything runs on the loop's thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "e2e/session.h"
+#include "net/link.h"
+#include "node/node.h"
+#include "node/node_int.h"
+#include "node/runfile.h"
+#include "sotto/env.h"
+#include "sotto/log.h"
+#include "store/messages.h"
+#include "store/profile.h"
+#include "store/signal_store.h"
+#include "util/bytes.h"
+#include "wire/wire.h"
+
+_Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
+
+#define UNPROVEN_RX_MAX 8192 /* until the peer proved its key: a HELLO and a CARD fit */
+#define TICK_MS         1000
+#define RETRY_MS        5000 /* resend an unacknowledged message after this (first step) */
+#define OUTBOX_BATCH    64
+
+/* ---- helpers ---- */
+
+static void hex_of(const uint8_t *b, size_t n, char *out, size_t cap)
+{
+    sodium_bin2hex(out, cap, b, n);
+}
+
+static struct node_peer *peer_find(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+{
+    for (size_t i = 0; i < n->n_peers; i++)
+        if (memcmp(n->peers[i].key, key, E2E_KEY_LEN) == 0)
+            return &n->peers[i];
+    return NULL;
+}
+
+static struct node_peer *peer_get(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+{
+    struct node_peer *p = peer_find(n, key), *grown;
+
+    if (p != NULL)
+        return p;
+    if (n->n_peers == n->cap_peers) {
+        size_t cap = n->cap_peers == 0 ? 16 : n->cap_peers * 2;
+
+        grown = sotto_zalloc(n->env, cap * sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        if (n->n_peers > 0)
+            memcpy(grown, n->peers, n->n_peers * sizeof(*grown));
+        sotto_free(n->env, n->peers);
+        n->peers = grown;
+        n->cap_peers = cap;
+        /* links point at peers by index-stable key lookups only (see nlink.peer_key) */
+    }
+    p = &n->peers[n->n_peers++];
+    memset(p, 0, sizeof(*p));
+    memcpy(p->key, key, E2E_KEY_LEN);
+    return p;
+}
+
+static const char *peer_label(struct node *n, const uint8_t key[static E2E_KEY_LEN], char *buf,
+                              size_t cap)
+{
+    int64_t cid = 0;
+    struct store_contact c;
+    char hex[2 * E2E_KEY_LEN + 1];
+
+    if (store_peer_trust(n->p.profile, key, false, &cid) == SOTTO_OK &&
+        node_contact_by_id(n, cid, &c) == SOTTO_OK) {
+        snprintf(buf, cap, "%s", c.name);
+        return buf;
+    }
+    hex_of(key, E2E_KEY_LEN, hex, sizeof(hex));
+    snprintf(buf, cap, "an unknown node (key %.16s…)", hex + 2);
+    return buf;
+}
+
+/* ---- frames out ---- */
+
+static enum sotto_err send_frame(struct net_link *l, const struct wire_frame *f)
+{
+    uint8_t *buf;
+    size_t size = wire_frame_size(f), len = 0;
+    enum sotto_err rc;
+
+    if (size == 0)
+        return SOTTO_EINVAL;
+    buf = malloc(size);
+    if (buf == NULL)
+        return SOTTO_ENOMEM;
+    rc = wire_frame_encode(f, buf, size, &len);
+    if (rc == SOTTO_OK)
+        rc = net_link_send(l, buf, len);
+    free(buf);
+    return rc;
+}
+
+static void send_ack(struct net_link *l, const uint8_t id[static WIRE_ID_LEN])
+{
+    struct wire_frame f = {.type = WIRE_ACK};
+
+    f.ack.n = 1;
+    memcpy(f.ack.ids[0], id, WIRE_ID_LEN);
+    (void)send_frame(l, &f);
+}
+
+static void send_refuse(struct net_link *l, const uint8_t id[static WIRE_ID_LEN], uint8_t reason)
+{
+    struct wire_frame f = {.type = WIRE_REFUSE};
+
+    memcpy(f.refuse.id, id, WIRE_ID_LEN);
+    f.refuse.reason = reason;
+    (void)send_frame(l, &f);
+}
+
+/* ---- the outbox ---- */
+
+struct flush_ctx {
+    struct node *n;
+    struct net_link *l;
+    uint64_t now;
+    size_t sent, waiting;
+};
+
+static enum sotto_err flush_one(void *arg, const struct store_outbox_entry *e)
+{
+    struct flush_ctx *fc = arg;
+    struct wire_frame f = {.type = WIRE_MESSAGE};
+
+    if (!e->encrypted) {
+        fc->waiting++;
+        return SOTTO_OK;
+    }
+    if (e->next_ms > fc->now && e->attempts > 0)
+        return SOTTO_OK;
+    memcpy(f.message.id, e->msg_id, WIRE_ID_LEN);
+    f.message.kind = e->kind == E2E_KIND_PREKEY ? WIRE_KIND_PREKEY : WIRE_KIND_SIGNAL;
+    f.message.ciphertext = e->cipher;
+    f.message.ciphertext_len = e->cipher_len;
+    if (send_frame(fc->l, &f) != SOTTO_OK)
+        return SOTTO_OK; /* the queue is full: the next tick tries again */
+    fc->sent++;
+    return store_outbox_attempted(fc->n->p.profile, e->id, fc->now + RETRY_MS);
+}
+
+struct encrypt_ctx {
+    struct node *n;
+    uint8_t peer[E2E_KEY_LEN];
+    int64_t ids[OUTBOX_BATCH];
+    size_t n_ids;
+};
+
+static enum sotto_err collect_waiting(void *arg, const struct store_outbox_entry *e)
+{
+    struct encrypt_ctx *ec = arg;
+
+    if (!e->encrypted && ec->n_ids < OUTBOX_BATCH)
+        ec->ids[ec->n_ids++] = e->id;
+    return SOTTO_OK;
+}
+
+/* Encrypts one waiting entry: record + encrypt + outbox in one transaction. */
+static enum sotto_err encrypt_entry(void *arg, const struct store_outbox_entry *e)
+{
+    struct encrypt_ctx *ec = arg;
+    struct node *n = ec->n;
+    struct wire_record rec = {.type = (uint8_t)e->type, .sent_at_ms = e->sent_ms};
+    uint8_t *plain = NULL, *ct = NULL;
+    size_t plen = 0, clen = 0, size;
+    enum e2e_kind kind;
+    enum sotto_err rc;
+
+    if (e->encrypted || ec->n_ids == 0 || e->id != ec->ids[0])
+        return SOTTO_OK;
+    memcpy(rec.id, e->msg_id, WIRE_ID_LEN);
+    rec.body = e->body;
+    rec.body_len = e->body_len;
+    size = wire_record_size(&rec);
+    plain = size > 0 ? sodium_malloc(size) : NULL;
+    ct = size > 0 ? malloc(size + E2E_CIPHER_OVERHEAD) : NULL;
+    rc = plain != NULL && ct != NULL ? SOTTO_OK : SOTTO_ENOMEM;
+    if (size == 0)
+        rc = SOTTO_EINVAL;
+    if (rc == SOTTO_OK)
+        rc = wire_record_encode(&rec, plain, size, &plen);
+    if (rc == SOTTO_OK)
+        rc = e2e_session_encrypt(n->sess, e->peer, plain, plen, &kind, ct,
+                                 size + E2E_CIPHER_OVERHEAD, &clen);
+    if (rc == SOTTO_OK)
+        rc = store_outbox_encrypted(n->p.profile, e->id, e->peer, kind, ct, clen);
+    if (plain != NULL)
+        sodium_free(plain);
+    free(ct);
+    return rc;
+}
+
+/* Encrypts the peer's waiting entries, oldest first, each in its own transaction. */
+static void encrypt_waiting(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+{
+    struct encrypt_ctx ec = {.n = n};
+    bool has = false;
+    enum sotto_err rc;
+
+    memcpy(ec.peer, key, E2E_KEY_LEN);
+    if (e2e_session_exists(n->sess, key, &has) != SOTTO_OK || !has)
+        return;
+    if (store_outbox_each(n->p.profile, key, OUTBOX_BATCH, collect_waiting, &ec) != SOTTO_OK)
+        return;
+    while (ec.n_ids > 0) {
+        rc = store_tx_begin(n->p.profile);
+        if (rc == SOTTO_OK)
+            rc = store_outbox_each(n->p.profile, key, OUTBOX_BATCH, encrypt_entry, &ec);
+        if (rc == SOTTO_OK)
+            rc = store_tx_commit(n->p.profile);
+        if (rc != SOTTO_OK) {
+            store_tx_rollback(n->p.profile);
+            log_warn(n->env->log, "cannot encrypt a message: %s", sotto_strerror(rc));
+            return;
+        }
+        memmove(ec.ids, ec.ids + 1, (ec.n_ids - 1) * sizeof(ec.ids[0]));
+        ec.n_ids--;
+    }
+}
+
+/* Sends what the peer's outbox holds, when a proven link is up; asks for a bundle when messages
+ * wait for a session; dials the contact when no link is up. */
+void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+{
+    struct node_peer *p = peer_find(n, key);
+    struct flush_ctx fc = {.n = n, .now = sotto_now_ms(n->env)};
+    struct wire_frame req = {.type = WIRE_BUNDLE_REQUEST};
+
+    encrypt_waiting(n, key);
+    if (p == NULL || p->link == NULL) {
+        node_dial_contact(n, key);
+        return;
+    }
+    fc.l = p->link;
+    if (store_outbox_each(n->p.profile, key, OUTBOX_BATCH, flush_one, &fc) != SOTTO_OK)
+        log_warn(n->env->log, "cannot read the outbox");
+    if (fc.waiting > 0 && !p->bundle_asked) {
+        p->bundle_asked = true;
+        (void)send_frame(p->link, &req);
+    }
+}
+
+/* ---- frames in ---- */
+
+static void on_hello(struct node *n, struct nlink *nl, const struct wire_hello *h)
+{
+    char label[512], who[128];
+    uint8_t version;
+    uint8_t their_role = net_link_dialed(nl->l) ? WIRE_ROLE_LISTENER : WIRE_ROLE_DIALER;
+    struct node_peer *p;
+    bool keep_new;
+
+    if (wire_hello_verify(h, net_link_exporter(nl->l), their_role) != SOTTO_OK ||
+        wire_version_pick(h, &version) != SOTTO_OK) {
+        log_warn(n->env->log, "link %s: the identity proof does not verify: closed",
+                 net_link_peer(nl->l));
+        net_link_close(nl->l, NET_CLOSE_POLICY, "identity proof refused");
+        return;
+    }
+    if (memcmp(h->key, n->self.key, E2E_KEY_LEN) == 0) {
+        net_link_close(nl->l, NET_CLOSE_POLICY, "that is our own key");
+        return;
+    }
+    if (nl->has_expect && memcmp(h->key, nl->expect, E2E_KEY_LEN) != 0) {
+        peer_label(n, nl->expect, who, sizeof(who));
+        snprintf(label, sizeof(label), "the node at %s is not %s", nl->addr, who);
+        log_warn(n->env->log, "%s: link closed", label);
+        node_api_event(n, json_pack("{s:s, s:s, s:s}", "event", "link_refused", "address", nl->addr,
+                                    "message", label));
+        net_link_close(nl->l, NET_CLOSE_POLICY, "not the expected identity");
+        return;
+    }
+    nl->proven = true;
+    memcpy(nl->key, h->key, E2E_KEY_LEN);
+    net_link_set_rx_max(nl->l, WIRE_FRAME_MAX);
+    p = peer_get(n, h->key);
+    if (p == NULL) {
+        net_link_close(nl->l, NET_CLOSE_GOING_AWAY, "out of memory");
+        return;
+    }
+    p->dialing = false;
+    if (p->link != NULL && p->link != nl->l) {
+        /* one link per pair: the one dialed by the node with the lower key stays */
+        bool we_lower = memcmp(n->self.key, h->key, E2E_KEY_LEN) < 0;
+        keep_new = net_link_dialed(nl->l) == we_lower;
+        if (!keep_new) {
+            net_link_close(nl->l, NET_CLOSE_NORMAL, "duplicate link");
+            return;
+        }
+        net_link_close(p->link, NET_CLOSE_NORMAL, "duplicate link");
+    }
+    p->link = nl->l;
+    p->bundle_asked = false;
+    peer_label(n, h->key, who, sizeof(who));
+    log_info(n->env->log, "link with %s up (%s, %s)", who, net_link_peer(nl->l),
+             net_link_dialed(nl->l) ? "dialed" : "accepted");
+    node_api_event(n, json_pack("{s:s, s:s, s:s, s:b}", "event", "link_up", "peer", who, "address",
+                                net_link_peer(nl->l), "dialed", net_link_dialed(nl->l)));
+    node_flush(n, h->key);
+}
+
+static uint8_t refuse_reason(enum sotto_err rc)
+{
+    switch (rc) {
+    case SOTTO_ENOSESSION:
+        return WIRE_REFUSE_NO_SESSION;
+    case SOTTO_ENOPREKEY:
+        return WIRE_REFUSE_UNKNOWN_PREKEY;
+    case SOTTO_EUNTRUSTED:
+    case SOTTO_EKEYCHANGED:
+        return WIRE_REFUSE_UNTRUSTED;
+    default:
+        return WIRE_REFUSE_CANNOT_DECRYPT;
+    }
+}
+
+static void on_message(struct node *n, struct nlink *nl, const struct wire_message *m)
+{
+    struct store_profile *pr = n->p.profile;
+    enum e2e_kind kind = m->kind == WIRE_KIND_PREKEY ? E2E_KIND_PREKEY : E2E_KIND_SIGNAL;
+    struct wire_record rec;
+    struct reader r;
+    struct store_msg_new sm = {0};
+    uint8_t *plain = NULL;
+    size_t plen = 0;
+    int64_t cid = 0, row = 0;
+    bool known = false;
+    enum sotto_err rc;
+    char idhex[2 * WIRE_ID_LEN + 1], who[128];
+
+    if (store_received_known(pr, nl->key, m->id, &known) == SOTTO_OK && known) {
+        send_ack(nl->l, m->id); /* a duplicate: acknowledged again, never shown twice */
+        return;
+    }
+    rc = store_peer_trust(pr, nl->key, false, &cid);
+    if (rc != SOTTO_OK) {
+        send_refuse(nl->l, m->id, refuse_reason(rc));
+        return;
+    }
+    plain = sodium_malloc(m->ciphertext_len > 0 ? m->ciphertext_len : 1);
+    if (plain == NULL)
+        return;
+    rc = store_tx_begin(pr);
+    if (rc == SOTTO_OK)
+        rc = e2e_session_decrypt(n->sess, nl->key, kind, m->ciphertext, m->ciphertext_len, plain,
+                                 m->ciphertext_len, &plen);
+    if (rc == SOTTO_OK) {
+        reader_init(&r, plain, plen);
+        if (wire_record_decode(&rec, &r) != SOTTO_OK) {
+            store_tx_rollback(pr);
+            sodium_free(plain);
+            send_refuse(nl->l, m->id, WIRE_REFUSE_BAD_RECORD);
+            return;
+        }
+        if (memcmp(rec.id, m->id, WIRE_ID_LEN) != 0) {
+            store_tx_rollback(pr);
+            sodium_free(plain);
+            send_refuse(nl->l, m->id, WIRE_REFUSE_IDS_DIFFER);
+            return;
+        }
+        sm.contact_id = cid;
+        memcpy(sm.msg_id, rec.id, WIRE_ID_LEN);
+        sm.type = rec.type;
+        sm.sent_ms = rec.sent_at_ms;
+        sm.body = rec.body;
+        sm.body_len = rec.body_len;
+        if (rec.type == WIRE_RECORD_TEXT)
+            rc = store_message_received(pr, nl->key, &sm, &row);
+        else /* a read receipt (not shown yet), or a type from a newer node: kept, acked */
+            rc = store_received_mark(pr, nl->key, rec.id);
+    }
+    if (rc == SOTTO_OK)
+        rc = store_tx_commit(pr);
+    if (rc != SOTTO_OK) {
+        store_tx_rollback(pr);
+        sodium_free(plain);
+        log_info(n->env->log, "link %s: a message refused: %s", net_link_peer(nl->l),
+                 sotto_strerror(rc));
+        if (rc == SOTTO_EEXIST)
+            send_ack(nl->l, m->id);
+        else
+            send_refuse(nl->l, m->id, refuse_reason(rc));
+        return;
+    }
+    /* committed: only now is it acknowledged */
+    send_ack(nl->l, m->id);
+    hex_of(m->id, WIRE_ID_LEN, idhex, sizeof(idhex));
+    if (rec.type == WIRE_RECORD_TEXT)
+        node_api_event(n,
+                       json_pack("{s:s, s:s, s:s, s:I, s:s%, s:I}", "event", "message", "from",
+                                 peer_label(n, nl->key, who, sizeof(who)), "id", idhex, "sent_ms",
+                                 (json_int_t)rec.sent_at_ms, "text", (const char *)rec.body,
+                                 rec.body_len, "contact_id", (json_int_t)cid));
+    sodium_free(plain);
+}
+
+static void on_ack(struct node *n, struct nlink *nl, const struct wire_ids *ids)
+{
+    size_t marked = 0;
+    char idhex[2 * WIRE_ID_LEN + 1];
+
+    if (store_messages_delivered(n->p.profile, nl->key,
+                                 (const uint8_t(*)[STORE_MSG_ID_LEN])ids->ids, ids->n,
+                                 &marked) != SOTTO_OK) {
+        log_warn(n->env->log, "cannot mark messages delivered");
+        return;
+    }
+    for (size_t i = 0; i < ids->n; i++) {
+        hex_of(ids->ids[i], WIRE_ID_LEN, idhex, sizeof(idhex));
+        node_api_event(n, json_pack("{s:s, s:s}", "event", "delivered", "id", idhex));
+    }
+}
+
+static void on_bundle_request(struct node *n, struct nlink *nl)
+{
+    struct e2e_bundle b;
+    struct wire_frame f = {.type = WIRE_BUNDLE};
+
+    if (store_own_bundle(n->p.profile, &b) != SOTTO_OK)
+        return;
+    f.bundle.registration_id = b.registration_id;
+    f.bundle.device_id = b.device_id;
+    f.bundle.signed_prekey_id = b.signed_prekey_id;
+    memcpy(f.bundle.signed_prekey, b.signed_prekey, E2E_KEY_LEN);
+    memcpy(f.bundle.signature, b.signed_prekey_sig, E2E_SIG_LEN);
+    (void)send_frame(nl->l, &f);
+}
+
+static void on_bundle(struct node *n, struct nlink *nl, const struct wire_bundle *wb)
+{
+    struct e2e_bundle b = {0};
+    bool has = false;
+    enum sotto_err rc;
+
+    if (e2e_session_exists(n->sess, nl->key, &has) == SOTTO_OK && has) {
+        node_flush(n, nl->key);
+        return;
+    }
+    memcpy(b.identity, nl->key, E2E_KEY_LEN);
+    b.registration_id = wb->registration_id;
+    b.device_id = wb->device_id;
+    b.signed_prekey_id = wb->signed_prekey_id;
+    memcpy(b.signed_prekey, wb->signed_prekey, E2E_KEY_LEN);
+    memcpy(b.signed_prekey_sig, wb->signature, E2E_SIG_LEN);
+    rc = store_tx_begin(n->p.profile);
+    if (rc == SOTTO_OK)
+        rc = e2e_session_from_bundle(n->sess, &b);
+    if (rc == SOTTO_OK)
+        rc = store_tx_commit(n->p.profile);
+    if (rc != SOTTO_OK) {
+        store_tx_rollback(n->p.profile);
+        log_warn(n->env->log, "link %s: its bundle is refused: %s", net_link_peer(nl->l),
+                 sotto_strerror(rc));
+        return;
+    }
+    node_flush(n, nl->key);
+}
+
+/* ---- link events ---- */
+
+static void link_up(void *arg, struct net_link *l, void *cookie)
+{
+    struct node *n = arg;
+    struct nlink *nl = sotto_zalloc(n->env, sizeof(*nl));
+    struct node_dial *d = cookie;
+    struct wire_frame f = {.type = WIRE_HELLO};
+
+    if (nl == NULL) {
+        net_link_close(l, NET_CLOSE_GOING_AWAY, "out of memory");
+        if (d != NULL)
+            sotto_free(n->env, d);
+        return;
+    }
+    nl->l = l;
+    snprintf(nl->addr, sizeof(nl->addr), "%s", net_link_peer(l));
+    if (d != NULL) {
+        nl->has_expect = true;
+        memcpy(nl->expect, d->key, E2E_KEY_LEN);
+        snprintf(nl->addr, sizeof(nl->addr), "%s", d->addr);
+        sotto_free(n->env, d);
+    }
+    net_link_set_user(l, nl);
+    net_link_set_rx_max(l, UNPROVEN_RX_MAX);
+    memcpy(f.hello.key, n->self.key, E2E_KEY_LEN);
+    f.hello.role = net_link_dialed(l) ? WIRE_ROLE_DIALER : WIRE_ROLE_LISTENER;
+    f.hello.version_min = WIRE_VERSION_MIN;
+    f.hello.version_max = WIRE_VERSION_MAX;
+    if (wire_hello_sign(n->p.e2e, n->priv, net_link_exporter(l), &f.hello) != SOTTO_OK ||
+        send_frame(l, &f) != SOTTO_OK)
+        net_link_close(l, NET_CLOSE_GOING_AWAY, "cannot prove our identity");
+}
+
+static void link_frame(void *arg, struct net_link *l, const uint8_t *data, size_t len)
+{
+    struct node *n = arg;
+    struct nlink *nl = net_link_user(l);
+    struct wire_frame f;
+    struct reader r;
+
+    if (nl == NULL)
+        return;
+    reader_init(&r, data, len);
+    if (wire_frame_decode(&f, &r) != SOTTO_OK) {
+        log_info(n->env->log, "link %s: a malformed frame: closed", net_link_peer(l));
+        net_link_close(l, NET_CLOSE_PROTOCOL, "malformed frame");
+        return;
+    }
+    if (!nl->proven) {
+        if (f.type != WIRE_HELLO) {
+            net_link_close(l, NET_CLOSE_PROTOCOL, "HELLO first");
+            return;
+        }
+        on_hello(n, nl, &f.hello);
+        return;
+    }
+    switch (f.type) {
+    case WIRE_HELLO:
+        net_link_close(l, NET_CLOSE_PROTOCOL, "a second HELLO");
+        break;
+    case WIRE_CARD:
+        break; /* cards over links: next step */
+    case WIRE_MESSAGE:
+        on_message(n, nl, &f.message);
+        break;
+    case WIRE_ACK:
+        on_ack(n, nl, &f.ack);
+        break;
+    case WIRE_REFUSE:
+        log_info(n->env->log, "link %s: the peer refused a message (reason %u)", net_link_peer(l),
+                 f.refuse.reason);
+        node_api_event(n,
+                       json_pack("{s:s, s:i}", "event", "refused", "reason", (int)f.refuse.reason));
+        break;
+    case WIRE_BUNDLE_REQUEST:
+        on_bundle_request(n, nl);
+        break;
+    case WIRE_BUNDLE:
+        on_bundle(n, nl, &f.bundle);
+        break;
+    default:
+        break;
+    }
+}
+
+static void link_dial_failed(void *arg, void *cookie, const char *why)
+{
+    struct node *n = arg;
+    struct node_dial *d = cookie;
+    struct node_peer *p = peer_find(n, d->key);
+
+    log_info(n->env->log, "cannot reach %s: %s", d->addr, why);
+    if (p != NULL)
+        p->dialing = false;
+    sotto_free(n->env, d);
+}
+
+static void link_down(void *arg, struct net_link *l, unsigned code, const char *why)
+{
+    struct node *n = arg;
+    struct nlink *nl = net_link_user(l);
+    struct node_peer *p = nl != NULL && nl->proven ? peer_find(n, nl->key) : NULL;
+    char who[128];
+
+    if (p != NULL && p->link == l) {
+        p->link = NULL;
+        peer_label(n, nl->key, who, sizeof(who));
+        log_info(n->env->log, "link with %s down (%u %s)", who, code, why);
+        node_api_event(n, json_pack("{s:s, s:s}", "event", "link_down", "peer", who));
+    }
+    if (nl != NULL)
+        sotto_free(n->env, nl);
+    net_link_set_user(l, NULL);
+}
+
+/* ---- dialing ---- */
+
+void node_dial_contact(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+{
+    struct node_peer *p = peer_get(n, key);
+    struct store_contact c;
+    int64_t cid = 0;
+    uint64_t now = sotto_now_ms(n->env);
+
+    if (p == NULL || p->link != NULL || p->dialing || now < p->next_dial_ms)
+        return;
+    if (store_peer_trust(n->p.profile, key, true, &cid) != SOTTO_OK ||
+        node_contact_by_id(n, cid, &c) != SOTTO_OK)
+        return;
+    p->next_dial_ms = now + RETRY_MS;
+    for (size_t i = 0; i < c.n_addrs; i++) {
+        struct node_dial *d = sotto_zalloc(n->env, sizeof(*d));
+
+        if (d == NULL)
+            return;
+        memcpy(d->key, key, E2E_KEY_LEN);
+        snprintf(d->addr, sizeof(d->addr), "%s", c.addrs[i]);
+        if (net_link_dial(n->loop, c.addrs[i], d) != SOTTO_OK) {
+            sotto_free(n->env, d); /* not an IP literal: names come with the directory */
+            continue;
+        }
+        p->dialing = true;
+    }
+}
+
+/* ---- the tick: retries ---- */
+
+static void tick(struct net_timer *t)
+{
+    struct node *n = (struct node *)((char *)t - offsetof(struct node, tick));
+
+    for (size_t i = 0; i < n->n_peers; i++)
+        node_flush(n, n->peers[i].key);
+    net_timer_arm(n->loop, &n->tick, TICK_MS);
+}
+
+struct pending_ctx {
+    struct node *n;
+};
+
+static enum sotto_err pending_peer(void *arg, const struct store_contact *c)
+{
+    struct pending_ctx *pc = arg;
+
+    (void)peer_get(pc->n, c->key);
+    return SOTTO_OK;
+}
+
+/* ---- life ---- */
+
+enum sotto_err node_create(struct node **out, const struct node_params *params)
+{
+    struct node *n;
+    struct net_link_params lp = {0};
+    struct node_runinfo info = {0};
+    struct pending_ctx pc;
+    enum sotto_err rc;
+
+    *out = NULL;
+    n = sotto_zalloc(params->env, sizeof(*n));
+    if (n == NULL)
+        return SOTTO_ENOMEM;
+    n->env = params->env;
+    n->p = *params;
+    n->tick.cb = tick;
+    n->priv = sodium_malloc(E2E_PRIV_LEN);
+    rc = n->priv != NULL ? SOTTO_OK : SOTTO_ENOMEM;
+    if (rc == SOTTO_OK)
+        rc = store_self_get(params->profile, &n->self);
+    if (rc == SOTTO_OK)
+        rc = store_self_private_key(params->profile, params->e2e, n->priv);
+    if (rc == SOTTO_OK)
+        rc = store_session_open(&n->sess, params->profile, params->e2e);
+    lp.listen = params->listen;
+    lp.cert_path = params->cert_path;
+    lp.key_path = params->key_path;
+    lp.ev = (struct net_link_events){
+            .up = link_up, .frame = link_frame, .dial_failed = link_dial_failed, .down = link_down};
+    lp.arg = n;
+    if (rc == SOTTO_OK)
+        rc = net_loop_create(&n->loop, n->env, &lp);
+    if (rc == SOTTO_OK)
+        rc = node_api_listen(n, params->api_port);
+    if (rc == SOTTO_OK) {
+        info.port = net_loop_api_port(n->loop);
+        info.pid = getpid();
+        node_token_new(n->env, n->token);
+        memcpy(info.token, n->token, sizeof(info.token));
+        rc = node_runfile_write(params->profile_dir, &info);
+        sodium_memzero(&info, sizeof(info));
+    }
+    if (rc != SOTTO_OK) {
+        node_free(n);
+        return rc;
+    }
+    /* coming back: every contact with something in its outbox is dialed on the first tick */
+    pc.n = n;
+    (void)store_contacts_each(params->profile, pending_peer, &pc);
+    net_timer_arm(n->loop, &n->tick, 10);
+    *out = n;
+    return SOTTO_OK;
+}
+
+void node_run(struct node *n)
+{
+    net_loop_run(n->loop);
+    node_runfile_remove(n->env, n->p.profile_dir);
+}
+
+void node_stop(struct node *n)
+{
+    net_loop_stop(n->loop);
+}
+
+void node_free(struct node *n)
+{
+    if (n == NULL)
+        return;
+    if (n->loop != NULL)
+        net_timer_cancel(&n->tick);
+    node_api_close(n);
+    net_loop_free(n->loop); /* link_down frees every nlink */
+    e2e_session_free(n->sess);
+    if (n->priv != NULL)
+        sodium_free(n->priv);
+    sodium_memzero(n->token, sizeof(n->token));
+    sotto_free(n->env, n->peers);
+    sotto_free(n->env, n);
+}
+
+unsigned node_peer_port(const struct node *n)
+{
+    return net_loop_port(n->loop);
+}
+
+unsigned node_api_port(const struct node *n)
+{
+    return net_loop_api_port(n->loop);
+}

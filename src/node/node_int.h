@@ -1,0 +1,76 @@
+/* src/node/node_int.h: what node.c and api.c share. */
+#ifndef SOTTO_NODE_NODE_INT_H
+#define SOTTO_NODE_NODE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "e2e/e2e.h"
+#include "net/link.h"
+#include "node/node.h"
+#include "node/runfile.h"
+#include "store/profile.h"
+
+struct e2e_session;
+
+/* A peer node, by identity key. */
+struct node_peer {
+    uint8_t key[E2E_KEY_LEN];
+    struct net_link *link; /* the proven link, or NULL */
+    bool dialing;
+    bool bundle_asked;
+    uint64_t next_dial_ms;
+};
+
+/* A link's state, hung on it as its user pointer. */
+struct nlink {
+    struct net_link *l;
+    bool proven;
+    uint8_t key[E2E_KEY_LEN]; /* once proven */
+    bool has_expect;          /* dialed for a contact: the key it must prove */
+    uint8_t expect[E2E_KEY_LEN];
+    char addr[CARD_ADDR_MAX + 1];
+};
+
+/* A dial's cookie. */
+struct node_dial {
+    uint8_t key[E2E_KEY_LEN];
+    char addr[CARD_ADDR_MAX + 1];
+};
+
+/* A local API connection's state. */
+struct api_conn {
+    struct net_link *l;
+    bool authed;
+    struct api_conn *next;
+};
+
+struct node {
+    const struct sotto_env *env;
+    struct node_params p;
+    struct net_loop *loop;
+    struct e2e_session *sess;
+    uint8_t *priv; /* sodium_malloc: our identity private key */
+    struct store_self self;
+    struct node_peer *peers;
+    size_t n_peers, cap_peers;
+    struct net_timer tick;
+    char token[NODE_TOKEN_LEN + 1];
+    struct api_conn *api_conns;
+};
+
+/* node.c */
+void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN]);
+void node_dial_contact(struct node *n, const uint8_t key[static E2E_KEY_LEN]);
+
+/* api.c */
+enum sotto_err node_api_listen(struct node *n, unsigned port);
+void node_api_close(struct node *n);
+/* Pushes an event (the reference is taken; NULL is ignored) to every authenticated client. */
+void node_api_event(struct node *n, json_t *ev);
+enum sotto_err node_contact_by_id(struct node *n, int64_t id, struct store_contact *out);
+
+#endif

@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""Integration tests of the node: real `sotto daemon` processes on loopback, driven through the
+`sotto` commands the way a user would (send, history, status), with profiles that swapped cards
+(the seeds' direct mode: no directory)."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+SOTTO = sys.argv[1] if len(sys.argv) > 1 else "sotto"
+EXIT = {"ok": 0, "usage": 2, "exists": 4, "contact": 10, "nodaemon": 18, "queued": 19}
+DEADLINE = 30
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Person:
+    def __init__(self, root, name):
+        self.name, self.home = name, os.path.join(root, name.lower())
+        self.port = free_port()
+        self.daemon = None
+        self.log = os.path.join(root, name.lower() + ".log")
+
+    def run(self, *args, check=True, timeout=60):
+        env = dict(os.environ, SOTTO_HOME=self.home)
+        p = subprocess.run([SOTTO, *args], env=env, capture_output=True, text=True,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"sotto {' '.join(args)} -> {p.returncode}\n{p.stdout}{p.stderr}")
+        return p
+
+    def init(self):
+        self.run("init", "--name", self.name, "--no-passphrase", "--address",
+                 f"127.0.0.1:{self.port}")
+        return self
+
+    def card(self, path):
+        self.run("card", "export", "--out", path)
+        return path
+
+    def start(self):
+        env = dict(os.environ, SOTTO_HOME=self.home)
+        with open(self.log, "ab") as log:
+            self.daemon = subprocess.Popen(
+                [SOTTO, "daemon", "--listen", f"127.0.0.1:{self.port}", "--api-port", "0"],
+                env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+        deadline = time.monotonic() + DEADLINE
+        while not os.path.exists(os.path.join(self.home, "api.json")):
+            if self.daemon.poll() is not None:
+                raise AssertionError(f"the daemon exited: {read(self.log)[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError("the daemon did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.daemon is None or self.daemon.poll() is not None:
+            return None
+        self.daemon.send_signal(sig)
+        code = self.daemon.wait(timeout=DEADLINE)
+        self.daemon.stdout.close()
+        self.daemon = None
+        return code
+
+    def status(self):
+        return json.loads(self.run("status", "--json").stdout)
+
+    def history(self, contact):
+        return json.loads(self.run("history", contact, "--json").stdout)["messages"]
+
+    def sanitizer_clean(self):
+        text = read(self.log)
+        return "Sanitizer" not in text and "runtime error" not in text
+
+
+def read(path):
+    if not os.path.exists(path):
+        return ""
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def wait_for(what, pred, timeout=DEADLINE):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class NodeTests(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="sotto-node-")
+        self.people = []
+
+    def tearDown(self):
+        codes = {p.name: p.stop() for p in self.people}
+        dirty = [p.name for p in self.people if not p.sanitizer_clean()]
+        logs = "".join(read(p.log)[-3000:] for p in self.people)
+        subprocess.run(["rm", "-rf", self.root])
+        self.assertFalse(dirty, f"sanitizer reports: {logs}")
+        self.assertFalse({k: v for k, v in codes.items() if v not in (0, None)},
+                         f"daemons did not stop cleanly: {codes}\n{logs}")
+
+    def person(self, name):
+        p = Person(self.root, name).init()
+        self.people.append(p)
+        return p
+
+    def pair(self):
+        a, b = self.person("Alice"), self.person("Bob")
+        b.run("card", "import", a.card(os.path.join(self.root, "a.card")))
+        a.run("card", "import", b.card(os.path.join(self.root, "b.card")))
+        return a, b
+
+    def test_two_nodes_with_swapped_cards_talk_both_ways_with_receipts(self):
+        a, b = self.pair()
+        a.start()
+        b.start()
+        r = a.run("send", "Bob", "hello bob, from alice", "--wait", "--json")
+        sent = json.loads(r.stdout)
+        self.assertEqual(sent["state"], "delivered")
+        got = b.history("Alice")
+        self.assertEqual([(m["direction"], m["text"]) for m in got],
+                         [("in", "hello bob, from alice")])
+        self.assertEqual(got[0]["id"], sent["id"], "the same message id on both sides")
+        b.run("send", "Alice", "hi alice ✓ ünïcode", "--wait")
+        mine = a.history("Bob")
+        self.assertEqual([(m["direction"], m["text"], m["state"]) for m in mine],
+                         [("out", "hello bob, from alice", "delivered"),
+                          ("in", "hi alice ✓ ünïcode", "received")])
+        links = a.status()["links"]
+        self.assertEqual([l["peer"] for l in links], ["Bob"], "one link per pair of nodes")
+
+    def test_a_message_to_an_offline_contact_is_delivered_when_it_comes_up(self):
+        a, b = self.pair()
+        a.start()
+        r = a.run("send", "Bob", "are you there?", "--wait", "--timeout", "1", check=False)
+        self.assertEqual(r.returncode, EXIT["queued"], r.stdout + r.stderr)
+        self.assertEqual(a.history("Bob")[0]["state"], "waiting")
+        b.start()
+        wait_for("delivery", lambda: a.history("Bob")[0]["state"] == "delivered")
+        self.assertEqual([m["text"] for m in b.history("Alice")], ["are you there?"])
+
+    def test_a_node_with_another_identity_at_a_contacts_address_is_refused(self):
+        a, b = self.pair()
+        mallory = self.person("Mallory")
+        mallory.port = b.port  # answers at Bob's address with its own key
+        mallory.start()
+        a.start()
+        a.run("send", "Bob", "for bob only", check=True)
+        wait_for("the refusal", lambda: "is not Bob" in read(a.log))
+        self.assertEqual(a.status()["links"], [])
+        self.assertEqual(a.history("Bob")[0]["state"], "waiting", "nothing went to mallory")
+
+    def test_without_a_node_the_commands_say_to_start_one(self):
+        a = self.person("Alice")
+        for args in (["status"], ["send", "Bob", "x"], ["history", "Bob"]):
+            r = a.run(*args, check=False)
+            self.assertEqual(r.returncode, EXIT["nodaemon"], args)
+            self.assertIn("sotto daemon", r.stderr)
+
+    def test_one_node_per_profile(self):
+        a = self.person("Alice").start()
+        other = Person(self.root, "Alice")
+        other.port = free_port()
+        r = a.run("daemon", "--listen", f"127.0.0.1:{other.port}", "--api-port", "0",
+                  check=False, timeout=30)
+        self.assertEqual(r.returncode, EXIT["exists"], r.stderr)
+        self.assertIn("running already", r.stderr)
+
+    def test_sending_to_nobody_is_an_error_with_its_exit_code(self):
+        a = self.person("Alice").start()
+        r = a.run("send", "Nobody", "x", check=False)
+        self.assertEqual(r.returncode, EXIT["contact"], r.stderr)
+        self.assertIn("no such contact", r.stderr)
+
+    def test_the_daemon_removes_api_json_when_it_stops(self):
+        a = self.person("Alice").start()
+        with open(os.path.join(a.home, "api.json")) as f:
+            info = json.load(f)
+        self.assertEqual(os.stat(os.path.join(a.home, "api.json")).st_mode & 0o777, 0o600)
+        self.assertEqual(info["pid"], a.daemon.pid)
+        self.assertEqual(a.stop(), 0)
+        self.assertFalse(os.path.exists(os.path.join(a.home, "api.json")))
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1] + sys.argv[2:], verbosity=2)
