@@ -26,6 +26,7 @@ _Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
 #define TICK_MS         1000
 #define RETRY_MS        5000 /* resend an unacknowledged message after this (first step) */
 #define OUTBOX_BATCH    64
+#define REFUSALS_MAX    3 /* fresh sessions tried for a peer before its refusals count as final */
 
 /* ---- helpers ---- */
 
@@ -122,113 +123,162 @@ static void send_refuse(struct net_link *l, const uint8_t id[static WIRE_ID_LEN]
     (void)send_frame(l, &f);
 }
 
-/* ---- the outbox ---- */
+/* ---- the outbox ----
+ * The store's walks must not write while they run, so each step collects first (copies of
+ * what it needs) and acts after the walk. */
+
+struct sendable {
+    struct sendable *next;
+    int64_t outbox_id;
+    uint8_t msg_id[WIRE_ID_LEN];
+    uint8_t kind;
+    size_t len;
+    uint8_t cipher[];
+};
 
 struct flush_ctx {
     struct node *n;
-    struct net_link *l;
     uint64_t now;
-    size_t sent, waiting;
+    size_t budget; /* bytes the link's queue can still take */
+    struct sendable *head, **tail;
+    size_t waiting;
 };
 
-static enum sotto_err flush_one(void *arg, const struct store_outbox_entry *e)
+static enum sotto_err collect_sendable(void *arg, const struct store_outbox_entry *e)
 {
     struct flush_ctx *fc = arg;
-    struct wire_frame f = {.type = WIRE_MESSAGE};
+    struct sendable *sd;
 
     if (!e->encrypted) {
         fc->waiting++;
         return SOTTO_OK;
     }
-    if (e->next_ms > fc->now && e->attempts > 0)
+    if ((e->attempts > 0 && e->next_ms > fc->now) || e->cipher_len + 64 > fc->budget)
         return SOTTO_OK;
-    memcpy(f.message.id, e->msg_id, WIRE_ID_LEN);
-    f.message.kind = e->kind == E2E_KIND_PREKEY ? WIRE_KIND_PREKEY : WIRE_KIND_SIGNAL;
-    f.message.ciphertext = e->cipher;
-    f.message.ciphertext_len = e->cipher_len;
-    if (send_frame(fc->l, &f) != SOTTO_OK)
-        return SOTTO_OK; /* the queue is full: the next tick tries again */
-    fc->sent++;
-    return store_outbox_attempted(fc->n->p.profile, e->id, fc->now + RETRY_MS);
-}
-
-struct encrypt_ctx {
-    struct node *n;
-    uint8_t peer[E2E_KEY_LEN];
-    int64_t ids[OUTBOX_BATCH];
-    size_t n_ids;
-};
-
-static enum sotto_err collect_waiting(void *arg, const struct store_outbox_entry *e)
-{
-    struct encrypt_ctx *ec = arg;
-
-    if (!e->encrypted && ec->n_ids < OUTBOX_BATCH)
-        ec->ids[ec->n_ids++] = e->id;
+    sd = malloc(sizeof(*sd) + e->cipher_len);
+    if (sd == NULL)
+        return SOTTO_ENOMEM;
+    sd->next = NULL;
+    sd->outbox_id = e->id;
+    memcpy(sd->msg_id, e->msg_id, WIRE_ID_LEN);
+    sd->kind = e->kind == E2E_KIND_PREKEY ? WIRE_KIND_PREKEY : WIRE_KIND_SIGNAL;
+    sd->len = e->cipher_len;
+    memcpy(sd->cipher, e->cipher, e->cipher_len);
+    *fc->tail = sd;
+    fc->tail = &sd->next;
+    fc->budget -= e->cipher_len + 64;
     return SOTTO_OK;
 }
 
-/* Encrypts one waiting entry: record + encrypt + outbox in one transaction. */
-static enum sotto_err encrypt_entry(void *arg, const struct store_outbox_entry *e)
+/* The first waiting entry of a peer, copied (its body is secret: sodium memory). */
+struct waiting {
+    bool found;
+    int64_t outbox_id;
+    uint8_t msg_id[WIRE_ID_LEN];
+    uint32_t type;
+    uint64_t sent_ms;
+    uint8_t *body; /* sodium_malloc */
+    size_t body_len;
+};
+
+static enum sotto_err first_waiting(void *arg, const struct store_outbox_entry *e)
 {
-    struct encrypt_ctx *ec = arg;
-    struct node *n = ec->n;
-    struct wire_record rec = {.type = (uint8_t)e->type, .sent_at_ms = e->sent_ms};
+    struct waiting *w = arg;
+
+    if (e->encrypted || w->found)
+        return SOTTO_OK;
+    w->body = sodium_malloc(e->body_len > 0 ? e->body_len : 1);
+    if (w->body == NULL)
+        return SOTTO_ENOMEM;
+    w->found = true;
+    w->outbox_id = e->id;
+    memcpy(w->msg_id, e->msg_id, WIRE_ID_LEN);
+    w->type = e->type;
+    w->sent_ms = e->sent_ms;
+    if (e->body_len > 0)
+        memcpy(w->body, e->body, e->body_len);
+    w->body_len = e->body_len;
+    return SOTTO_OK;
+}
+
+/* Encrypts one waiting entry: record, encrypt and outbox in one transaction. */
+static enum sotto_err encrypt_one(struct node *n, const uint8_t key[static E2E_KEY_LEN],
+                                  const struct waiting *w)
+{
+    struct wire_record rec = {.type = (uint8_t)w->type, .sent_at_ms = w->sent_ms};
     uint8_t *plain = NULL, *ct = NULL;
     size_t plen = 0, clen = 0, size;
     enum e2e_kind kind;
     enum sotto_err rc;
 
-    if (e->encrypted || ec->n_ids == 0 || e->id != ec->ids[0])
-        return SOTTO_OK;
-    memcpy(rec.id, e->msg_id, WIRE_ID_LEN);
-    rec.body = e->body;
-    rec.body_len = e->body_len;
+    memcpy(rec.id, w->msg_id, WIRE_ID_LEN);
+    rec.body = w->body;
+    rec.body_len = w->body_len;
     size = wire_record_size(&rec);
-    plain = size > 0 ? sodium_malloc(size) : NULL;
-    ct = size > 0 ? malloc(size + E2E_CIPHER_OVERHEAD) : NULL;
-    rc = plain != NULL && ct != NULL ? SOTTO_OK : SOTTO_ENOMEM;
     if (size == 0)
-        rc = SOTTO_EINVAL;
+        return SOTTO_EINVAL;
+    plain = sodium_malloc(size);
+    ct = malloc(size + E2E_CIPHER_OVERHEAD);
+    rc = plain != NULL && ct != NULL ? SOTTO_OK : SOTTO_ENOMEM;
     if (rc == SOTTO_OK)
         rc = wire_record_encode(&rec, plain, size, &plen);
     if (rc == SOTTO_OK)
-        rc = e2e_session_encrypt(n->sess, e->peer, plain, plen, &kind, ct,
-                                 size + E2E_CIPHER_OVERHEAD, &clen);
-    if (rc == SOTTO_OK)
-        rc = store_outbox_encrypted(n->p.profile, e->id, e->peer, kind, ct, clen);
+        rc = store_tx_begin(n->p.profile);
+    if (rc == SOTTO_OK) {
+        rc = e2e_session_encrypt(n->sess, key, plain, plen, &kind, ct, size + E2E_CIPHER_OVERHEAD,
+                                 &clen);
+        if (rc == SOTTO_OK)
+            rc = store_outbox_encrypted(n->p.profile, w->outbox_id, key, kind, ct, clen);
+        if (rc == SOTTO_OK)
+            rc = store_tx_commit(n->p.profile);
+        if (rc != SOTTO_OK)
+            store_tx_rollback(n->p.profile);
+    }
     if (plain != NULL)
         sodium_free(plain);
     free(ct);
     return rc;
 }
 
-/* Encrypts the peer's waiting entries, oldest first, each in its own transaction. */
+/* Encrypts the peer's waiting entries, oldest first, when a session exists. */
 static void encrypt_waiting(struct node *n, const uint8_t key[static E2E_KEY_LEN])
 {
-    struct encrypt_ctx ec = {.n = n};
     bool has = false;
     enum sotto_err rc;
 
-    memcpy(ec.peer, key, E2E_KEY_LEN);
     if (e2e_session_exists(n->sess, key, &has) != SOTTO_OK || !has)
         return;
-    if (store_outbox_each(n->p.profile, key, OUTBOX_BATCH, collect_waiting, &ec) != SOTTO_OK)
-        return;
-    while (ec.n_ids > 0) {
-        rc = store_tx_begin(n->p.profile);
-        if (rc == SOTTO_OK)
-            rc = store_outbox_each(n->p.profile, key, OUTBOX_BATCH, encrypt_entry, &ec);
-        if (rc == SOTTO_OK)
-            rc = store_tx_commit(n->p.profile);
+    for (int i = 0; i < OUTBOX_BATCH; i++) {
+        struct waiting w = {0};
+
+        rc = store_outbox_each(n->p.profile, key, OUTBOX_BATCH * 4, first_waiting, &w);
+        if (rc == SOTTO_OK && w.found)
+            rc = encrypt_one(n, key, &w);
+        if (w.body != NULL)
+            sodium_free(w.body);
         if (rc != SOTTO_OK) {
-            store_tx_rollback(n->p.profile);
-            log_warn(n->env->log, "cannot encrypt a message: %s", sotto_strerror(rc));
+            /* held, or no longer trusted: it waits (status and the chat say why) */
+            log_info(n->env->log, "a message waits: %s", sotto_strerror(rc));
             return;
         }
-        memmove(ec.ids, ec.ids + 1, (ec.n_ids - 1) * sizeof(ec.ids[0]));
-        ec.n_ids--;
+        if (!w.found)
+            return;
     }
+}
+
+static enum sotto_err any_entry(void *arg, const struct store_outbox_entry *e)
+{
+    (void)e;
+    *(bool *)arg = true;
+    return SOTTO_OK;
+}
+
+static bool outbox_has(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+{
+    bool any = false;
+
+    (void)store_outbox_each(n->p.profile, key, 1, any_entry, &any);
+    return any;
 }
 
 /* Sends what the peer's outbox holds, when a proven link is up; asks for a bundle when messages
@@ -238,19 +288,111 @@ void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN])
     struct node_peer *p = peer_find(n, key);
     struct flush_ctx fc = {.n = n, .now = sotto_now_ms(n->env)};
     struct wire_frame req = {.type = WIRE_BUNDLE_REQUEST};
+    struct wire_frame f = {.type = WIRE_MESSAGE};
+    struct sendable *sd, *next;
+    size_t queued;
 
     encrypt_waiting(n, key);
     if (p == NULL || p->link == NULL) {
-        node_dial_contact(n, key);
+        if (outbox_has(n, key))
+            node_dial_contact(n, key);
         return;
     }
-    fc.l = p->link;
-    if (store_outbox_each(n->p.profile, key, OUTBOX_BATCH, flush_one, &fc) != SOTTO_OK)
+    queued = net_link_queued(p->link);
+    fc.budget = queued < NET_LINK_QUEUE_MAX / 2 ? NET_LINK_QUEUE_MAX / 2 - queued : 0;
+    fc.tail = &fc.head;
+    if (store_outbox_each(n->p.profile, key, OUTBOX_BATCH, collect_sendable, &fc) != SOTTO_OK)
         log_warn(n->env->log, "cannot read the outbox");
-    if (fc.waiting > 0 && !p->bundle_asked) {
+    for (sd = fc.head; sd != NULL; sd = next) {
+        next = sd->next;
+        memcpy(f.message.id, sd->msg_id, WIRE_ID_LEN);
+        f.message.kind = sd->kind;
+        f.message.ciphertext = sd->cipher;
+        f.message.ciphertext_len = sd->len;
+        if (p->link != NULL && send_frame(p->link, &f) == SOTTO_OK)
+            (void)store_outbox_attempted(n->p.profile, sd->outbox_id, fc.now + RETRY_MS);
+        free(sd);
+    }
+    if (fc.waiting > 0 && p->link != NULL && !p->bundle_asked) {
         p->bundle_asked = true;
         (void)send_frame(p->link, &req);
     }
+}
+
+/* The peer refused one of our messages: re-encrypt it under a fresh session (its id kept) when
+ * the peer has no session or no longer has the prekey, a few times at most; otherwise mark it
+ * failed, saying why. */
+struct refused_ctx {
+    const uint8_t *msg_id;
+    int64_t outbox_id, row;
+    uint32_t attempts;
+    bool found;
+};
+
+static enum sotto_err find_refused(void *arg, const struct store_outbox_entry *e)
+{
+    struct refused_ctx *rc = arg;
+
+    if (!rc->found && memcmp(e->msg_id, rc->msg_id, WIRE_ID_LEN) == 0) {
+        rc->found = true;
+        rc->outbox_id = e->id;
+        rc->row = e->message_id;
+        rc->attempts = e->attempts;
+    }
+    return SOTTO_OK;
+}
+
+static enum sotto_err refuse_error(uint8_t reason)
+{
+    switch (reason) {
+    case WIRE_REFUSE_UNTRUSTED:
+        return SOTTO_EUNTRUSTED;
+    case WIRE_REFUSE_CANNOT_DECRYPT:
+        return SOTTO_EBADMSG;
+    default:
+        return SOTTO_EPROTO;
+    }
+}
+
+static void on_refuse(struct node *n, struct nlink *nl, const struct wire_refuse *r)
+{
+    struct refused_ctx fc = {.msg_id = r->id};
+    struct node_peer *p = peer_find(n, nl->key);
+    char idhex[2 * WIRE_ID_LEN + 1];
+    bool retry = r->reason == WIRE_REFUSE_NO_SESSION || r->reason == WIRE_REFUSE_UNKNOWN_PREKEY;
+    enum sotto_err rc;
+
+    if (store_outbox_each(n->p.profile, nl->key, OUTBOX_BATCH * 16, find_refused, &fc) !=
+                SOTTO_OK ||
+        !fc.found)
+        return; /* not ours, or settled already */
+    hex_of(r->id, WIRE_ID_LEN, idhex, sizeof(idhex));
+    if (retry && p != NULL && p->refusals < REFUSALS_MAX) {
+        p->refusals++;
+        rc = store_outbox_rewait(n->p.profile, fc.outbox_id, nl->key);
+        if (rc == SOTTO_OK) {
+            log_info(n->env->log,
+                     "link %s: the peer has no session for a message: it is "
+                     "encrypted again under a new one",
+                     net_link_peer(nl->l));
+            p->need_session = true;
+            p->bundle_asked = false;
+            node_flush(n, nl->key);
+            return;
+        }
+    }
+    rc = store_message_failed(n->p.profile, fc.row,
+                              retry ? SOTTO_ENOSESSION : refuse_error(r->reason));
+    log_warn(n->env->log, "link %s: the peer refused a message (reason %u): marked failed",
+             net_link_peer(nl->l), r->reason);
+    node_api_event(n, json_pack("{s:s, s:s, s:i, s:s}", "event", "failed", "id", idhex, "reason",
+                                (int)r->reason, "message",
+                                retry ? "the contact's node has no session"
+                                : r->reason == WIRE_REFUSE_UNTRUSTED ? "the contact's node does "
+                                                                       "not trust our key"
+                                                                     : "the contact's node could "
+                                                                       "not read it"));
+    (void)rc;
 }
 
 /* ---- frames in ---- */
@@ -412,6 +554,10 @@ static void on_ack(struct node *n, struct nlink *nl, const struct wire_ids *ids)
     size_t marked = 0;
     char idhex[2 * WIRE_ID_LEN + 1];
 
+    struct node_peer *p = peer_find(n, nl->key);
+
+    if (p != NULL)
+        p->refusals = 0;
     if (store_messages_delivered(n->p.profile, nl->key,
                                  (const uint8_t(*)[STORE_MSG_ID_LEN])ids->ids, ids->n,
                                  &marked) != SOTTO_OK) {
@@ -445,7 +591,10 @@ static void on_bundle(struct node *n, struct nlink *nl, const struct wire_bundle
     bool has = false;
     enum sotto_err rc;
 
-    if (e2e_session_exists(n->sess, nl->key, &has) == SOTTO_OK && has) {
+    struct node_peer *p = peer_find(n, nl->key);
+
+    if (e2e_session_exists(n->sess, nl->key, &has) == SOTTO_OK && has &&
+        (p == NULL || !p->need_session)) {
         node_flush(n, nl->key);
         return;
     }
@@ -466,6 +615,8 @@ static void on_bundle(struct node *n, struct nlink *nl, const struct wire_bundle
                  sotto_strerror(rc));
         return;
     }
+    if (p != NULL)
+        p->need_session = false;
     node_flush(n, nl->key);
 }
 
@@ -539,10 +690,7 @@ static void link_frame(void *arg, struct net_link *l, const uint8_t *data, size_
         on_ack(n, nl, &f.ack);
         break;
     case WIRE_REFUSE:
-        log_info(n->env->log, "link %s: the peer refused a message (reason %u)", net_link_peer(l),
-                 f.refuse.reason);
-        node_api_event(n,
-                       json_pack("{s:s, s:i}", "event", "refused", "reason", (int)f.refuse.reason));
+        on_refuse(n, nl, &f.refuse);
         break;
     case WIRE_BUNDLE_REQUEST:
         on_bundle_request(n, nl);
@@ -617,25 +765,24 @@ void node_dial_contact(struct node *n, const uint8_t key[static E2E_KEY_LEN])
 
 /* ---- the tick: retries ---- */
 
+static enum sotto_err due_peer(void *arg, const uint8_t peer[E2E_KEY_LEN], uint64_t next_ms)
+{
+    struct node *n = arg;
+
+    (void)next_ms;
+    (void)peer_get(n, peer);
+    return SOTTO_OK;
+}
+
 static void tick(struct net_timer *t)
 {
     struct node *n = (struct node *)((char *)t - offsetof(struct node, tick));
 
+    /* peers with something due: known to the peer table, then flushed (or dialed) */
+    (void)store_outbox_peers_due(n->p.profile, sotto_now_ms(n->env), due_peer, n);
     for (size_t i = 0; i < n->n_peers; i++)
         node_flush(n, n->peers[i].key);
     net_timer_arm(n->loop, &n->tick, TICK_MS);
-}
-
-struct pending_ctx {
-    struct node *n;
-};
-
-static enum sotto_err pending_peer(void *arg, const struct store_contact *c)
-{
-    struct pending_ctx *pc = arg;
-
-    (void)peer_get(pc->n, c->key);
-    return SOTTO_OK;
 }
 
 /* ---- life ---- */
@@ -645,7 +792,6 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
     struct node *n;
     struct net_link_params lp = {0};
     struct node_runinfo info = {0};
-    struct pending_ctx pc;
     enum sotto_err rc;
 
     *out = NULL;
@@ -686,8 +832,6 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
         return rc;
     }
     /* coming back: every contact with something in its outbox is dialed on the first tick */
-    pc.n = n;
-    (void)store_contacts_each(params->profile, pending_peer, &pc);
     net_timer_arm(n->loop, &n->tick, 10);
     *out = n;
     return SOTTO_OK;

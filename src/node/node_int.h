@@ -22,6 +22,8 @@ struct node_peer {
     struct net_link *link; /* the proven link, or NULL */
     bool dialing;
     bool bundle_asked;
+    bool need_session; /* the peer refused for want of a session: build a fresh one */
+    unsigned refusals;
     uint64_t next_dial_ms;
 };
 

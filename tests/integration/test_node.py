@@ -165,6 +165,25 @@ class NodeTests(unittest.TestCase):
         self.assertEqual(a.status()["links"], [])
         self.assertEqual(a.history("Bob")[0]["state"], "waiting", "nothing went to mallory")
 
+    def test_a_contact_whose_node_lost_the_session_gets_the_message_under_a_new_one(self):
+        """Bob's profile comes back from a backup made before they ever talked: his node has no
+        session, refuses Alice's next message, and Alice's node re-encrypts it under a fresh
+        session with the same id, which Bob then gets exactly once."""
+        a, b = self.pair()
+        backup = os.path.join(self.root, "bob-backup")
+        subprocess.run(["cp", "-a", b.home, backup], check=True)
+        a.start()
+        b.start()
+        a.run("send", "Bob", "first", "--wait")
+        b.stop()
+        subprocess.run(["rm", "-rf", b.home], check=True)
+        subprocess.run(["cp", "-a", backup, b.home], check=True)
+        b.start()
+        r = json.loads(a.run("send", "Bob", "after the restore", "--wait", "--json").stdout)
+        self.assertEqual(r["state"], "delivered")
+        got = b.history("Alice")
+        self.assertEqual([(m["text"], m["id"]) for m in got], [("after the restore", r["id"])])
+
     def test_without_a_node_the_commands_say_to_start_one(self):
         a = self.person("Alice")
         for args in (["status"], ["send", "Bob", "x"], ["history", "Bob"]):
