@@ -530,3 +530,40 @@ out:
         memset(card, 0, sizeof(*card));
     return rc;
 }
+
+enum sotto_err identity_card_sign_bytes(struct e2e_ctx *ctx, const struct sotto_env *env,
+                                        const struct identity_card *card,
+                                        const uint8_t priv[static E2E_PRIV_LEN], uint8_t **out,
+                                        size_t *len)
+{
+    enum sotto_err rc;
+
+    *out = NULL;
+    *len = 0;
+    rc = card_check(card);
+    if (rc == SOTTO_OK)
+        rc = check_key_pair(ctx, card, priv);
+    if (rc == SOTTO_OK)
+        rc = card_sign(ctx, env, card, priv, out, len);
+    return rc;
+}
+
+enum sotto_err identity_card_decode(const uint8_t *bytes, size_t len, struct identity_card *card)
+{
+    const uint8_t *sig = NULL;
+    size_t signed_len = 0;
+    enum sotto_err rc;
+
+    if (card != NULL)
+        memset(card, 0, sizeof(*card));
+    if (card == NULL || bytes == NULL)
+        return SOTTO_EINVAL;
+    if (len > CARD_BODY_MAX)
+        return SOTTO_ETOOBIG;
+    rc = parse_body(bytes, len, card, &sig, &signed_len);
+    if (rc == SOTTO_OK)
+        rc = card_verify(card, bytes, signed_len, sig);
+    if (rc != SOTTO_OK)
+        memset(card, 0, sizeof(*card));
+    return rc;
+}

@@ -51,4 +51,15 @@ enum sotto_err identity_card_export(struct e2e_ctx *ctx, const struct sotto_env 
 enum sotto_err identity_card_import(const struct sotto_env *env, const char *text, size_t len,
                                     struct identity_card *card);
 
+/* The card as bytes without the armour (body and signature, at most CARD_BODY_MAX): what a
+ * node sends in a CARD frame. The same checks and errors as identity_card_export; *out is
+ * freed with sotto_free. */
+enum sotto_err identity_card_sign_bytes(struct e2e_ctx *ctx, const struct sotto_env *env,
+                                        const struct identity_card *card,
+                                        const uint8_t priv[static E2E_PRIV_LEN], uint8_t **out,
+                                        size_t *len);
+/* Parses and checks such bytes, untrusted, exactly as identity_card_import does after the
+ * armour. On failure *card is zeroed. */
+enum sotto_err identity_card_decode(const uint8_t *bytes, size_t len, struct identity_card *card);
+
 #endif

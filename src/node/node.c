@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "e2e/session.h"
+#include "identity/card.h"
 #include "net/link.h"
 #include "node/node.h"
 #include "node/node_int.h"
@@ -18,6 +19,7 @@
 #include "store/profile.h"
 #include "store/signal_store.h"
 #include "util/bytes.h"
+#include "util/text.h"
 #include "wire/wire.h"
 
 _Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
@@ -446,6 +448,13 @@ static void on_hello(struct node *n, struct nlink *nl, const struct wire_hello *
     }
     p->link = nl->l;
     p->bundle_asked = false;
+    if (n->card != NULL) {
+        struct wire_frame cf = {.type = WIRE_CARD};
+
+        cf.card.bytes = n->card;
+        cf.card.len = n->card_len;
+        (void)send_frame(nl->l, &cf);
+    }
     peer_label(n, h->key, who, sizeof(who));
     log_info(n->env->log, "link with %s up (%s, %s)", who, net_link_peer(nl->l),
              net_link_dialed(nl->l) ? "dialed" : "accepted");
@@ -620,6 +629,41 @@ static void on_bundle(struct node *n, struct nlink *nl, const struct wire_bundle
     node_flush(n, nl->key);
 }
 
+/* The peer's signed card, right after its proof: a node that is not yet a contact arrives with
+ * a name and becomes an unverified contact; a known one refreshes its addresses. A card for
+ * another key than the one the link proved closes the link. A name that clashes with a contact
+ * of another key changes nothing (never a silent key change). */
+static void on_card(struct node *n, struct nlink *nl, const uint8_t *bytes, size_t len)
+{
+    struct identity_card card;
+    struct store_contact result, previous;
+    enum store_import_result what;
+    bool known;
+    char esc[4 * TEXT_NAME_MAX + 1];
+    enum sotto_err rc = identity_card_decode(bytes, len, &card);
+
+    if (rc == SOTTO_OK && memcmp(card.key, nl->key, E2E_KEY_LEN) != 0)
+        rc = SOTTO_EUNTRUSTED;
+    if (rc != SOTTO_OK) {
+        log_warn(n->env->log, "link %s: its card is refused (%s): closed", net_link_peer(nl->l),
+                 sotto_strerror(rc));
+        net_link_close(nl->l, NET_CLOSE_POLICY, "card refused");
+        return;
+    }
+    known = store_peer_trust(n->p.profile, nl->key, false, NULL) == SOTTO_OK;
+    rc = store_contact_import_card(n->p.profile, &card, NULL, false, &result, &previous, &what);
+    if (rc != SOTTO_OK) {
+        text_escape(card.name, esc, sizeof(esc));
+        log_info(n->env->log, "link %s: the card of '%s' was not taken: %s", net_link_peer(nl->l),
+                 esc, sotto_strerror(rc));
+        return;
+    }
+    if (!known && what == STORE_IMPORT_ADDED)
+        node_api_event(n,
+                       json_pack("{s:s, s:s, s:I, s:b}", "event", "contact_added", "name",
+                                 result.name, "number", (json_int_t)result.number, "verified", 0));
+}
+
 /* ---- link events ---- */
 
 static void link_up(void *arg, struct net_link *l, void *cookie)
@@ -682,7 +726,8 @@ static void link_frame(void *arg, struct net_link *l, const uint8_t *data, size_
         net_link_close(l, NET_CLOSE_PROTOCOL, "a second HELLO");
         break;
     case WIRE_CARD:
-        break; /* cards over links: next step */
+        on_card(n, nl, f.card.bytes, f.card.len);
+        break;
     case WIRE_MESSAGE:
         on_message(n, nl, &f.message);
         break;
@@ -787,6 +832,20 @@ static void tick(struct net_timer *t)
 
 /* ---- life ---- */
 
+static enum sotto_err own_card(struct node *n)
+{
+    struct identity_card c = {.version = CARD_VERSION};
+
+    c.number = n->self.number;
+    memcpy(c.name, n->self.name, sizeof(c.name));
+    memcpy(c.username, n->self.username, sizeof(c.username));
+    memcpy(c.key, n->self.key, E2E_KEY_LEN);
+    c.n_addrs = n->self.n_addrs;
+    memcpy(c.addrs, n->self.addrs, sizeof(c.addrs));
+    c.created_s = n->self.created_ms / 1000;
+    return identity_card_sign_bytes(n->p.e2e, n->env, &c, n->priv, &n->card, &n->card_len);
+}
+
 enum sotto_err node_create(struct node **out, const struct node_params *params)
 {
     struct node *n;
@@ -807,6 +866,8 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
         rc = store_self_get(params->profile, &n->self);
     if (rc == SOTTO_OK)
         rc = store_self_private_key(params->profile, params->e2e, n->priv);
+    if (rc == SOTTO_OK)
+        rc = own_card(n);
     if (rc == SOTTO_OK)
         rc = store_session_open(&n->sess, params->profile, params->e2e);
     lp.listen = params->listen;
@@ -860,6 +921,7 @@ void node_free(struct node *n)
     if (n->priv != NULL)
         sodium_free(n->priv);
     sodium_memzero(n->token, sizeof(n->token));
+    sotto_free(n->env, n->card);
     sotto_free(n->env, n->peers);
     sotto_free(n->env, n);
 }

@@ -57,6 +57,8 @@ struct node {
     struct e2e_session *sess;
     uint8_t *priv; /* sodium_malloc: our identity private key */
     struct store_self self;
+    uint8_t *card; /* our signed card, as CARD frames carry it */
+    size_t card_len;
     struct node_peer *peers;
     size_t n_peers, cap_peers;
     struct net_timer tick;

@@ -184,6 +184,23 @@ class NodeTests(unittest.TestCase):
         got = b.history("Alice")
         self.assertEqual([(m["text"], m["id"]) for m in got], [("after the restore", r["id"])])
 
+    def test_someone_with_our_card_arrives_as_an_unverified_contact_and_can_write(self):
+        a = self.person("Alice")
+        carol = self.person("Carol")
+        carol.run("card", "import", a.card(os.path.join(self.root, "a.card")))
+        a.start()
+        carol.start()
+        carol.run("send", "Alice", "hello from carol", "--wait")
+        contacts = a.run("contacts", "--json", check=False)
+        self.assertEqual(contacts.returncode, 0, contacts.stderr)
+        listed = json.loads(contacts.stdout)
+        entries = listed["contacts"] if isinstance(listed, dict) else listed
+        carols = [c for c in entries if c["name"] == "Carol"]
+        self.assertEqual(len(carols), 1, listed)
+        self.assertFalse(carols[0]["verified"])
+        self.assertEqual([m["text"] for m in a.history("Carol")], ["hello from carol"])
+        a.run("send", "Carol", "hi carol", "--wait")
+
     def test_without_a_node_the_commands_say_to_start_one(self):
         a = self.person("Alice")
         for args in (["status"], ["send", "Bob", "x"], ["history", "Bob"]):

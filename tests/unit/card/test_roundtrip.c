@@ -310,3 +310,26 @@ Test(card_roundtrip, import_and_export_refuse_null_arguments)
     cr_assert(card_is_zero(&c), "the card is zeroed on failure");
     cr_assert_eq(identity_card_import(&fx.env, "x", 1, NULL), SOTTO_EINVAL);
 }
+
+Test(card_roundtrip,
+     the_bytes_a_node_sends_in_a_card_frame_decode_to_the_same_card_and_any_change_is_refused)
+{
+    struct identity_card c, back;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+
+    card_sample(&c, fx.pub, 2);
+    cr_assert_eq(identity_card_sign_bytes(fx.ctx, &fx.env, &c, fx.priv, &bytes, &len), SOTTO_OK);
+    cr_assert_leq(len, CARD_BODY_MAX);
+    cr_assert_eq(identity_card_decode(bytes, len, &back), SOTTO_OK);
+    card_assert_same(&back, &c);
+    for (size_t i = 0; i < len; i++) {
+        bytes[i] ^= 0x01;
+        cr_assert_neq(identity_card_decode(bytes, len, &back), SOTTO_OK, "byte %zu", i);
+        cr_assert(card_is_zero(&back));
+        bytes[i] ^= 0x01;
+    }
+    cr_assert_neq(identity_card_decode(bytes, len - 1, &back), SOTTO_OK, "truncated");
+    sotto_free(&fx.env, bytes);
+    cr_assert_eq(fx.fa.live, 0);
+}
