@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "store/signal_store.h"
 #include "cli.h"
 #include "identity/number.h"
 #include "identity/safety.h"
@@ -325,6 +326,8 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
     if (code != CLI_EXIT_OK)
         return code;
     rc = store_contact_set_verified(cli->profile, c.id, c.key, true);
+    if (rc == SOTTO_OK)
+        rc = store_contact_unhold(cli->profile, c.id); /* verified again: messages go out */
     if (rc == SOTTO_EKEYCHANGED || rc == SOTTO_ENOENT) {
         fprintf(stderr,
                 "sotto: verify: %s's %s while you were comparing; nothing was marked\n"

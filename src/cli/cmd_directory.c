@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "store/signal_store.h"
 #include "cli.h"
 #include "identity/number.h"
 #include "net/dir.h"
@@ -597,8 +598,13 @@ static int lookup_store(struct cli *cli, const struct net_account *acct, const s
 
     account_copy(acct, &sa);
     rc = store_contact_from_directory(cli->profile, &sa, a->accept_new_key, &c, &prev, &what);
-    if (rc == SOTTO_EKEYCHANGED)
+    if (rc == SOTTO_EKEYCHANGED) {
+        /* remembered, so that the node sends nothing to the contact and builds no session with
+         * the new key until the user decides (DESIGN.md, Trust) */
+        if (prev.id > 0 && store_contact_hold(cli->profile, prev.id, acct->key) != SOTTO_OK)
+            fprintf(stderr, "sotto: lookup: could not record the hold on the contact\n");
         return lookup_held(&prev, acct);
+    }
     if (rc == SOTTO_EEXIST) {
         fprintf(stderr,
                 "sotto: lookup: another contact, with another key, has the number %s "
