@@ -310,6 +310,10 @@ static int link_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
             link_free(l);
         }
         return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (loop != NULL && loop->p.ev.wake != NULL)
+            loop->p.ev.wake(loop->p.arg);
+        return 0;
     default:
         break;
     }
@@ -763,6 +767,11 @@ void net_loop_once(struct net_loop *loop, bool wait)
 {
     /* lws 4.1: 0 waits until the next timer or event, a negative value does not wait */
     lws_service(loop->ctx, wait ? 0 : -1);
+}
+
+void net_loop_wake(struct net_loop *loop)
+{
+    lws_cancel_service(loop->ctx);
 }
 
 void net_loop_stop(struct net_loop *loop)

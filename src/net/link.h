@@ -44,6 +44,8 @@ struct net_link_events {
     /* The link is gone (either side closed it, or the network did). `code` is the WebSocket
      * close code when one was received or sent (0 when none), `why` a short text. */
     void (*down)(void *arg, struct net_link *l, unsigned code, const char *why);
+    /* net_loop_wake() was called (from any thread): on the loop's thread. May be NULL. */
+    void (*wake)(void *arg);
 };
 
 struct net_link_params {
@@ -69,6 +71,9 @@ void net_loop_free(struct net_loop *loop);
 void net_loop_run(struct net_loop *loop);
 /* Runs one pass of the loop; with `wait`, first waits for an event or the next timer. */
 void net_loop_once(struct net_loop *loop, bool wait);
+/* Makes the loop call the peer events' `wake` soon, on its own thread. Safe from other
+ * threads: how a worker hands results back. */
+void net_loop_wake(struct net_loop *loop);
 /* Makes net_loop_run() return soon. Safe from a signal handler and from other threads. */
 void net_loop_stop(struct net_loop *loop);
 bool net_loop_stopping(const struct net_loop *loop);

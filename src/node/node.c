@@ -11,6 +11,7 @@
 #include "identity/card.h"
 #include "net/link.h"
 #include "node/node.h"
+#include "node/dirwork.h"
 #include "node/node_int.h"
 #include "node/runfile.h"
 #include "sotto/env.h"
@@ -26,7 +27,8 @@ _Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
 
 #define UNPROVEN_RX_MAX 8192 /* until the peer proved its key: a HELLO and a CARD fit */
 #define TICK_MS         1000
-#define RETRY_MS        5000 /* resend an unacknowledged message after this (first step) */
+#define RETRY_MS        5000  /* resend an unacknowledged message after this (first step) */
+#define LOOKUP_MS       30000 /* a contact's addresses are looked up again at most this often */
 #define OUTBOX_BATCH    64
 #define REFUSALS_MAX    3 /* fresh sessions tried for a peer before its refusals count as final */
 
@@ -268,6 +270,166 @@ static void encrypt_waiting(struct node *n, const uint8_t key[static E2E_KEY_LEN
     }
 }
 
+/* The contact behind `key`, when it is one. */
+static bool contact_of(struct node *n, const uint8_t key[static E2E_KEY_LEN],
+                       struct store_contact *c)
+{
+    int64_t cid = 0;
+
+    return store_peer_trust(n->p.profile, key, false, &cid) == SOTTO_OK &&
+           node_contact_by_id(n, cid, c) == SOTTO_OK;
+}
+
+static void dir_submit(struct node *n, struct node_peer *p, enum dir_job_kind kind, uint64_t number)
+{
+    struct dir_job *j = calloc(1, sizeof(*j));
+
+    if (j == NULL)
+        return;
+    j->kind = kind;
+    j->number = number;
+    memcpy(j->key, p->key, E2E_KEY_LEN);
+    if (kind == DIR_JOB_BUNDLE)
+        p->dir_bundle_pending = true;
+    else
+        p->dir_lookup_pending = true;
+    node_dirwork_submit(n->dir, j);
+}
+
+/* A contact the directory knows (its username is confirmed) gets its first session from a
+ * directory bundle, with a one-time prekey (DESIGN.md); others from the link's. */
+static bool bundle_from_directory(struct node *n, struct node_peer *p)
+{
+    struct store_contact c;
+
+    if (n->dir == NULL || sotto_now_ms(n->env) < p->dir_bundle_retry_ms ||
+        !contact_of(n, p->key, &c) || c.username[0] == '\0')
+        return false;
+    if (!p->dir_bundle_pending)
+        dir_submit(n, p, DIR_JOB_BUNDLE, c.number);
+    return true;
+}
+
+/* Fresh addresses for a contact the directory knows, at most every LOOKUP_MS. */
+static void lookup_addresses(struct node *n, struct node_peer *p)
+{
+    struct store_contact c;
+    uint64_t now = sotto_now_ms(n->env);
+
+    if (n->dir == NULL || p->dir_lookup_pending || now < p->next_lookup_ms ||
+        !contact_of(n, p->key, &c) || c.username[0] == '\0')
+        return;
+    p->next_lookup_ms = now + LOOKUP_MS;
+    dir_submit(n, p, DIR_JOB_LOOKUP, c.number);
+}
+
+static void dir_bundle_done(struct node *n, struct node_peer *p, const struct dir_job *j)
+{
+    struct e2e_bundle b = {0};
+    bool has = false;
+    enum sotto_err rc;
+
+    p->dir_bundle_pending = false;
+    if (j->rc != SOTTO_OK) {
+        /* meanwhile the link's bundle (without a one-time prekey) will do */
+        log_info(n->env->log, "no bundle from the directory: %s", j->detail);
+        p->dir_bundle_retry_ms = sotto_now_ms(n->env) + LOOKUP_MS;
+        return;
+    }
+    if (e2e_session_exists(n->sess, p->key, &has) == SOTTO_OK && has && !p->need_session) {
+        node_flush(n, p->key);
+        return;
+    }
+    memcpy(b.identity, j->bundle.key, E2E_KEY_LEN);
+    b.registration_id = j->bundle.registration_id;
+    b.device_id = j->bundle.device_id;
+    b.signed_prekey_id = j->bundle.signed_prekey.id;
+    memcpy(b.signed_prekey, j->bundle.signed_prekey.key, E2E_KEY_LEN);
+    memcpy(b.signed_prekey_sig, j->bundle.signed_prekey.sig, E2E_SIG_LEN);
+    if (j->bundle.has_prekey) {
+        b.prekey_id = j->bundle.prekey.id;
+        memcpy(b.prekey, j->bundle.prekey.key, E2E_KEY_LEN);
+    }
+    /* the directory's key for the number must be the contact's: trust decides (a changed key
+     * is never taken from a bundle) */
+    rc = memcmp(b.identity, p->key, E2E_KEY_LEN) == 0 ? store_tx_begin(n->p.profile)
+                                                      : SOTTO_EKEYCHANGED;
+    if (rc == SOTTO_OK) {
+        rc = e2e_session_from_bundle(n->sess, &b);
+        if (rc == SOTTO_OK)
+            rc = store_tx_commit(n->p.profile);
+        if (rc != SOTTO_OK)
+            store_tx_rollback(n->p.profile);
+    }
+    if (rc != SOTTO_OK) {
+        log_warn(n->env->log, "the directory's bundle is refused: %s", sotto_strerror(rc));
+        return;
+    }
+    p->need_session = false;
+    node_flush(n, p->key);
+}
+
+static void dir_lookup_done(struct node *n, struct node_peer *p, const struct dir_job *j)
+{
+    struct store_dir_account sa = {0};
+    struct store_contact c, prev;
+    enum store_import_result what;
+    enum sotto_err rc;
+
+    p->dir_lookup_pending = false;
+    if (j->rc != SOTTO_OK) {
+        log_info(n->env->log, "no fresh address from the directory: %s", j->detail);
+        return;
+    }
+    memcpy(sa.username, j->account.username, sizeof(sa.username));
+    sa.number = j->account.number;
+    memcpy(sa.key, j->account.key, E2E_KEY_LEN);
+    sa.n_addrs = j->account.n_addrs;
+    memcpy(sa.addrs, j->account.addrs, sizeof(sa.addrs));
+    rc = store_contact_from_directory(n->p.profile, &sa, false, &c, &prev, &what);
+    if (rc == SOTTO_EKEYCHANGED && prev.id > 0) {
+        (void)store_contact_hold(n->p.profile, prev.id, sa.key);
+        node_api_event(n, json_pack("{s:s, s:s, s:s}", "event", "key_changed", "contact", prev.name,
+                                    "message",
+                                    "the directory gives this verified contact a new key: "
+                                    "messages are held until you verify again or accept it"));
+        return;
+    }
+    if (rc != SOTTO_OK)
+        return;
+    p->next_dial_ms = 0; /* dial the fresh addresses now */
+    node_flush(n, p->key);
+}
+
+/* Results from the directory worker, on the loop's thread. */
+static void node_wake(void *arg)
+{
+    struct node *n = arg;
+    struct dir_job *j, *next;
+    struct node_peer *p;
+
+    if (n->dir == NULL)
+        return;
+    for (j = node_dirwork_take(n->dir); j != NULL; j = next) {
+        next = j->next;
+        p = peer_get(n, j->key);
+        if (p != NULL && j->kind == DIR_JOB_BUNDLE)
+            dir_bundle_done(n, p, j);
+        else if (p != NULL)
+            dir_lookup_done(n, p, j);
+        free(j);
+    }
+}
+
+static bool waiting_without_session(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+{
+    struct node_peer *p = peer_find(n, key);
+    bool has = false;
+
+    return (p != NULL && p->need_session) ||
+           (e2e_session_exists(n->sess, key, &has) == SOTTO_OK && !has);
+}
+
 static enum sotto_err any_entry(void *arg, const struct store_outbox_entry *e)
 {
     (void)e;
@@ -296,8 +458,11 @@ void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN])
 
     encrypt_waiting(n, key);
     if (p == NULL || p->link == NULL) {
-        if (outbox_has(n, key))
+        if (outbox_has(n, key)) {
+            if (p != NULL && waiting_without_session(n, key))
+                (void)bundle_from_directory(n, p);
             node_dial_contact(n, key);
+        }
         return;
     }
     queued = net_link_queued(p->link);
@@ -315,7 +480,8 @@ void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN])
             (void)store_outbox_attempted(n->p.profile, sd->outbox_id, fc.now + RETRY_MS);
         free(sd);
     }
-    if (fc.waiting > 0 && p->link != NULL && !p->bundle_asked) {
+    if (fc.waiting > 0 && waiting_without_session(n, key) && !bundle_from_directory(n, p) &&
+        p->link != NULL && !p->bundle_asked) {
         p->bundle_asked = true;
         (void)send_frame(p->link, &req);
     }
@@ -755,8 +921,10 @@ static void link_dial_failed(void *arg, void *cookie, const char *why)
     struct node_peer *p = peer_find(n, d->key);
 
     log_info(n->env->log, "cannot reach %s: %s", d->addr, why);
-    if (p != NULL)
+    if (p != NULL) {
         p->dialing = false;
+        lookup_addresses(n, p); /* the contact may have moved */
+    }
     sotto_free(n->env, d);
 }
 
@@ -873,13 +1041,22 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
     lp.listen = params->listen;
     lp.cert_path = params->cert_path;
     lp.key_path = params->key_path;
-    lp.ev = (struct net_link_events){
-            .up = link_up, .frame = link_frame, .dial_failed = link_dial_failed, .down = link_down};
+    lp.ev = (struct net_link_events){.up = link_up,
+                                     .frame = link_frame,
+                                     .dial_failed = link_dial_failed,
+                                     .down = link_down,
+                                     .wake = node_wake};
     lp.arg = n;
     if (rc == SOTTO_OK)
         rc = net_loop_create(&n->loop, n->env, &lp);
     if (rc == SOTTO_OK)
         rc = node_api_listen(n, params->api_port);
+    if (rc == SOTTO_OK) {
+        struct store_directory d;
+
+        if (store_directory_get(params->profile, &d) == SOTTO_OK && d.pin[0] != '\0')
+            rc = node_dirwork_start(&n->dir, n->env, n->loop, d.url, d.pin);
+    }
     if (rc == SOTTO_OK) {
         info.port = net_loop_api_port(n->loop);
         info.pid = getpid();
@@ -915,6 +1092,7 @@ void node_free(struct node *n)
         return;
     if (n->loop != NULL)
         net_timer_cancel(&n->tick);
+    node_dirwork_stop(n->dir);
     node_api_close(n);
     net_loop_free(n->loop); /* link_down frees every nlink */
     e2e_session_free(n->sess);

@@ -15,6 +15,7 @@
 #include "store/profile.h"
 
 struct e2e_session;
+struct node_dirwork;
 
 /* A peer node, by identity key. */
 struct node_peer {
@@ -23,6 +24,9 @@ struct node_peer {
     bool dialing;
     bool bundle_asked;
     bool need_session; /* the peer refused for want of a session: build a fresh one */
+    bool dir_bundle_pending, dir_lookup_pending;
+    uint64_t next_lookup_ms;
+    uint64_t dir_bundle_retry_ms; /* the directory failed: the link's bundle until then */
     unsigned refusals;
     uint64_t next_dial_ms;
 };
@@ -64,6 +68,7 @@ struct node {
     struct net_timer tick;
     char token[NODE_TOKEN_LEN + 1];
     struct api_conn *api_conns;
+    struct node_dirwork *dir; /* NULL without a remembered directory */
 };
 
 /* node.c */

@@ -13,6 +13,7 @@ import time
 import unittest
 
 SOTTO = sys.argv[1] if len(sys.argv) > 1 else "sotto"
+DIRSRV = sys.argv[2] if len(sys.argv) > 2 and not sys.argv[2].startswith("-") else None
 EXIT = {"ok": 0, "usage": 2, "exists": 4, "contact": 10, "nodaemon": 18, "queued": 19}
 DEADLINE = 30
 
@@ -201,6 +202,35 @@ class NodeTests(unittest.TestCase):
         self.assertEqual([m["text"] for m in a.history("Carol")], ["hello from carol"])
         a.run("send", "Carol", "hi carol", "--wait")
 
+    def test_registered_people_find_each_other_on_the_directory_and_talk(self):
+        """Register, look up, chat: the first message's session comes from a directory bundle
+        (which hands out one of the recipient's one-time prekeys)."""
+        self.assertIsNotNone(DIRSRV, "give the sotto-directory binary as the second argument")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import dirclient
+        dirclient.DIRSRV = DIRSRV
+        srv = dirclient.Server(f"sqlite:{self.root}/dir.sqlite", "--workers", "1",
+                               workdir=self.root).start()
+        try:
+            url = f"https://127.0.0.1:{srv.port}"
+            a, b = self.person("Alice"), self.person("Bob")
+            for p, user in ((a, "alice"), (b, "bob")):
+                p.run("register", user, "--directory", url, "--fingerprint", srv.pin)
+            b.run("lookup", "alice")
+            a.start()
+            b.start()
+            r = json.loads(b.run("send", "alice", "found you on the directory", "--wait",
+                                 "--json").stdout)
+            self.assertEqual(r["state"], "delivered")
+            self.assertEqual([m["text"] for m in a.history("Bob")], ["found you on the directory"])
+            # the bundle came from the directory: it served one of alice's one-time prekeys
+            served = [l for l in dirclient.Client(srv, None).call("GET", "/metrics").body.decode()
+                      .splitlines() if l.startswith("sotto_directory_prekeys_served_total")]
+            self.assertTrue(served and float(served[0].split()[-1]) >= 1, served)
+            a.run("send", "bob", "and back", "--wait")
+        finally:
+            srv.stop()
+
     def test_without_a_node_the_commands_say_to_start_one(self):
         a = self.person("Alice")
         for args in (["status"], ["send", "Bob", "x"], ["history", "Bob"]):
@@ -234,4 +264,4 @@ class NodeTests(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(argv=sys.argv[:1] + sys.argv[2:], verbosity=2)
+    unittest.main(argv=sys.argv[:1] + sys.argv[(3 if DIRSRV else 2):], verbosity=2)

@@ -1,0 +1,46 @@
+/* src/node/dirwork.h: the node's directory work on a thread of its own. The directory client
+ * (src/net/dir.h) blocks for up to its deadline, which the node's loop must never do: jobs go
+ * to a worker thread, and their results come back on the loop's thread through
+ * net_loop_wake(). The worker only talks to the directory: it touches neither the profile nor
+ * Signal state, so everything that changes the profile stays on the loop's thread. */
+#ifndef SOTTO_NODE_DIRWORK_H
+#define SOTTO_NODE_DIRWORK_H
+
+#include <stdint.h>
+
+#include "e2e/e2e.h"
+#include "net/dir.h"
+#include "sotto/err.h"
+
+struct sotto_env;
+struct net_loop;
+struct node_dirwork;
+
+enum dir_job_kind {
+    DIR_JOB_BUNDLE, /* POST /v1/accounts/{number}/bundle */
+    DIR_JOB_LOOKUP  /* GET /v1/accounts/{number}: fresh addresses */
+};
+
+struct dir_job {
+    struct dir_job *next;
+    enum dir_job_kind kind;
+    uint64_t number;
+    uint8_t key[E2E_KEY_LEN]; /* the contact's key when asked */
+    /* results */
+    enum sotto_err rc;
+    struct net_bundle bundle;
+    struct net_account account;
+    char detail[NET_DETAIL_MAX + 1];
+};
+
+/* Starts the worker for the directory at `url` pinned to `pin`. Borrows env and loop. */
+enum sotto_err node_dirwork_start(struct node_dirwork **out, const struct sotto_env *env,
+                                  struct net_loop *loop, const char *url, const char *pin);
+/* Stops and joins the worker; unfinished jobs are dropped. NULL is a no-op. */
+void node_dirwork_stop(struct node_dirwork *w);
+/* Queues a job (taken: freed by whoever takes it back). */
+void node_dirwork_submit(struct node_dirwork *w, struct dir_job *job);
+/* The finished jobs, oldest first (the caller frees each with free()). */
+struct dir_job *node_dirwork_take(struct node_dirwork *w);
+
+#endif
