@@ -379,6 +379,29 @@ enum sotto_err net_dir_put_prekeys(struct net_dir *d, const struct net_identity 
     return rc;
 }
 
+enum sotto_err net_dir_put_addresses(struct net_dir *d, const struct net_identity *id,
+                                     const char *const *addrs, size_t n)
+{
+    struct call c = {.id = id, .method = "PUT", .expect = 200};
+    struct net_response resp;
+    enum sotto_err rc;
+
+    if (id == NULL || n > CARD_ADDRS_MAX || (n > 0 && addrs == NULL))
+        return SOTTO_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (identity_card_check_address(addrs[i]) != SOTTO_OK)
+            return SOTTO_EINVAL;
+    rc = target_for(&c, id->number, "/addresses");
+    if (rc == SOTTO_OK)
+        rc = body_take(d->env, json_pack("{s:o}", "addresses", addrs_json(addrs, n)), &c);
+    if (rc == SOTTO_OK)
+        rc = call_run(d, &c, &resp);
+    call_clear(d->env, &c);
+    if (rc == SOTTO_OK)
+        net_response_clear(d->env, &resp);
+    return rc;
+}
+
 enum sotto_err net_dir_delete(struct net_dir *d, const struct net_identity *id)
 {
     struct call c = {.id = id, .method = "DELETE", .expect = 200};

@@ -149,6 +149,10 @@ enum sotto_err net_dir_bundle(struct net_dir *d, uint64_t number, struct net_bun
 enum sotto_err net_dir_put_prekeys(struct net_dir *d, const struct net_identity *id,
                                    const struct net_signed_prekey *spk,
                                    const struct net_prekey *pks, size_t n, unsigned *left);
+/* PUT /v1/accounts/{number}/addresses: addrs[0..n) (n <= CARD_ADDRS_MAX, each checked with
+ * identity_card_check_address, else SOTTO_EINVAL) replace the published ones. */
+enum sotto_err net_dir_put_addresses(struct net_dir *d, const struct net_identity *id,
+                                     const char *const *addrs, size_t n);
 /* DELETE /v1/accounts/{number}. */
 enum sotto_err net_dir_delete(struct net_dir *d, const struct net_identity *id);
 

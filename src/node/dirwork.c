@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "net/link.h"
 #include "node/dirwork.h"
 #include "sotto/env.h"
@@ -21,10 +23,15 @@ struct node_dirwork {
     struct dir_job *in_head, **in_tail;
     struct dir_job *out_head, **out_tail;
     bool stop;
+    uint8_t *priv; /* sodium_malloc, or NULL: no signed writes */
+    uint64_t number;
 };
 
-static void run_job(struct node_dirwork *w, struct net_dir *d, struct dir_job *j)
+static void run_job(struct node_dirwork *w, struct net_dir *d, struct e2e_ctx *e2e,
+                    struct dir_job *j)
 {
+    struct net_identity id = {.e2e = e2e, .priv = w->priv, .number = w->number};
+    const char *addrs[CARD_ADDRS_MAX];
     char digits[32];
 
     switch (j->kind) {
@@ -35,13 +42,18 @@ static void run_job(struct node_dirwork *w, struct net_dir *d, struct dir_job *j
         snprintf(digits, sizeof(digits), "%llu", (unsigned long long)j->number);
         j->rc = net_dir_lookup(d, digits, &j->account);
         break;
+    case DIR_JOB_ADDRESSES:
+        for (size_t i = 0; i < j->n_addrs && i < CARD_ADDRS_MAX; i++)
+            addrs[i] = j->addrs[i];
+        j->rc = w->priv != NULL && e2e != NULL ? net_dir_put_addresses(d, &id, addrs, j->n_addrs)
+                                               : SOTTO_EINVAL;
+        break;
     }
     if (j->rc != SOTTO_OK) {
         const struct net_dir_problem *p = net_dir_problem(d);
         snprintf(j->detail, sizeof(j->detail), "%s",
                  p->detail[0] != '\0' ? p->detail : sotto_strerror(j->rc));
     }
-    (void)w;
 }
 
 static void *worker(void *arg)
@@ -49,8 +61,12 @@ static void *worker(void *arg)
     struct node_dirwork *w = arg;
     struct net_dir_params dp = {.url = w->url, .pin = w->pin, .timeout_ms = 10000};
     struct net_dir *d = NULL;
+    struct e2e_ctx *e2e = NULL;
     struct dir_job *j;
 
+    /* Signal work of this thread goes through a context of its own */
+    if (w->priv != NULL && e2e_ctx_create(&e2e, w->env) != SOTTO_OK)
+        e2e = NULL;
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (!w->stop && w->in_head == NULL)
@@ -68,7 +84,7 @@ static void *worker(void *arg)
             j->rc = SOTTO_EINVAL;
             snprintf(j->detail, sizeof(j->detail), "the remembered directory URL is not usable");
         } else {
-            run_job(w, d, j);
+            run_job(w, d, e2e, j);
         }
 
         pthread_mutex_lock(&w->lock);
@@ -78,17 +94,28 @@ static void *worker(void *arg)
     }
     pthread_mutex_unlock(&w->lock);
     net_dir_free(d);
+    e2e_ctx_free(e2e);
     return NULL;
 }
 
 enum sotto_err node_dirwork_start(struct node_dirwork **out, const struct sotto_env *env,
-                                  struct net_loop *loop, const char *url, const char *pin)
+                                  struct net_loop *loop, const char *url, const char *pin,
+                                  const uint8_t *priv, uint64_t number)
 {
     struct node_dirwork *w = calloc(1, sizeof(*w));
 
     *out = NULL;
     if (w == NULL)
         return SOTTO_ENOMEM;
+    if (priv != NULL) {
+        w->priv = sodium_malloc(E2E_PRIV_LEN);
+        if (w->priv == NULL) {
+            free(w);
+            return SOTTO_ENOMEM;
+        }
+        memcpy(w->priv, priv, E2E_PRIV_LEN);
+        w->number = number;
+    }
     w->env = env;
     w->loop = loop;
     snprintf(w->url, sizeof(w->url), "%s", url);
@@ -100,6 +127,8 @@ enum sotto_err node_dirwork_start(struct node_dirwork **out, const struct sotto_
     if (pthread_create(&w->thread, NULL, worker, w) != 0) {
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
+        if (w->priv != NULL)
+            sodium_free(w->priv);
         free(w);
         return SOTTO_ENOMEM;
     }
@@ -130,6 +159,8 @@ void node_dirwork_stop(struct node_dirwork *w)
     free_list(w->out_head);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
+    if (w->priv != NULL)
+        sodium_free(w->priv); /* wipes */
     free(w);
 }
 

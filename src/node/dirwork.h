@@ -17,8 +17,9 @@ struct net_loop;
 struct node_dirwork;
 
 enum dir_job_kind {
-    DIR_JOB_BUNDLE, /* POST /v1/accounts/{number}/bundle */
-    DIR_JOB_LOOKUP  /* GET /v1/accounts/{number}: fresh addresses */
+    DIR_JOB_BUNDLE,   /* POST /v1/accounts/{number}/bundle */
+    DIR_JOB_LOOKUP,   /* GET /v1/accounts/{number}: fresh addresses */
+    DIR_JOB_ADDRESSES /* PUT /v1/accounts/{ours}/addresses: publish where we are */
 };
 
 struct dir_job {
@@ -26,6 +27,8 @@ struct dir_job {
     enum dir_job_kind kind;
     uint64_t number;
     uint8_t key[E2E_KEY_LEN]; /* the contact's key when asked */
+    size_t n_addrs;           /* DIR_JOB_ADDRESSES: what to publish */
+    char addrs[CARD_ADDRS_MAX][CARD_ADDR_MAX + 1];
     /* results */
     enum sotto_err rc;
     struct net_bundle bundle;
@@ -33,9 +36,12 @@ struct dir_job {
     char detail[NET_DETAIL_MAX + 1];
 };
 
-/* Starts the worker for the directory at `url` pinned to `pin`. Borrows env and loop. */
+/* Starts the worker for the directory at `url` pinned to `pin`. Borrows env and loop. With
+ * `priv` (our identity private key, copied into secret memory the worker wipes) and our
+ * `number`, it can also sign writes (DIR_JOB_ADDRESSES), with a Signal context of its own. */
 enum sotto_err node_dirwork_start(struct node_dirwork **out, const struct sotto_env *env,
-                                  struct net_loop *loop, const char *url, const char *pin);
+                                  struct net_loop *loop, const char *url, const char *pin,
+                                  const uint8_t *priv, uint64_t number);
 /* Stops and joins the worker; unfinished jobs are dropped. NULL is a no-op. */
 void node_dirwork_stop(struct node_dirwork *w);
 /* Queues a job (taken: freed by whoever takes it back). */

@@ -27,7 +27,8 @@ _Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
 
 #define UNPROVEN_RX_MAX 8192 /* until the peer proved its key: a HELLO and a CARD fit */
 #define TICK_MS         1000
-#define RETRY_MS        5000  /* resend an unacknowledged message after this (first step) */
+#define RETRY_MS        5000 /* resend an unacknowledged message after this (first step) */
+#define PUBLISH_MS      (30 * 60 * 1000) /* addresses published again this often */
 #define LOOKUP_MS       30000 /* a contact's addresses are looked up again at most this often */
 #define OUTBOX_BATCH    64
 #define REFUSALS_MAX    3 /* fresh sessions tried for a peer before its refusals count as final */
@@ -412,6 +413,17 @@ static void node_wake(void *arg)
         return;
     for (j = node_dirwork_take(n->dir); j != NULL; j = next) {
         next = j->next;
+        if (j->kind == DIR_JOB_ADDRESSES) {
+            if (j->rc != SOTTO_OK) {
+                log_warn(n->env->log, "cannot publish our addresses on the directory: %s",
+                         j->detail);
+                n->next_publish_ms = sotto_now_ms(n->env) + LOOKUP_MS;
+            } else {
+                log_info(n->env->log, "published %zu address(es) on the directory", j->n_addrs);
+            }
+            free(j);
+            continue;
+        }
         p = peer_get(n, j->key);
         if (p != NULL && j->kind == DIR_JOB_BUNDLE)
             dir_bundle_done(n, p, j);
@@ -987,10 +999,50 @@ static enum sotto_err due_peer(void *arg, const uint8_t peer[E2E_KEY_LEN], uint6
     return SOTTO_OK;
 }
 
+/* Where we can be reached: the profile's addresses, and the address we listen on when it is a
+ * concrete one (a wildcard says nothing to others). */
+static void our_addresses(struct node *n, struct dir_job *j)
+{
+    char listen[CARD_ADDR_MAX + 1];
+    const char *colon;
+
+    for (size_t i = 0; i < n->self.n_addrs && j->n_addrs < CARD_ADDRS_MAX; i++)
+        snprintf(j->addrs[j->n_addrs++], sizeof(j->addrs[0]), "%s", n->self.addrs[i]);
+    colon = n->p.listen != NULL ? strrchr(n->p.listen, ':') : NULL;
+    if (colon == NULL || strncmp(n->p.listen, "0.0.0.0:", 8) == 0 ||
+        strncmp(n->p.listen, "[::]:", 5) == 0)
+        return;
+    snprintf(listen, sizeof(listen), "%.*s:%u", (int)(colon - n->p.listen), n->p.listen,
+             net_loop_port(n->loop));
+    for (size_t i = 0; i < j->n_addrs; i++)
+        if (strcmp(j->addrs[i], listen) == 0)
+            return;
+    if (j->n_addrs < CARD_ADDRS_MAX && identity_card_check_address(listen) == SOTTO_OK)
+        snprintf(j->addrs[j->n_addrs++], sizeof(j->addrs[0]), "%s", listen);
+}
+
+/* A registered node publishes its addresses at start and every PUBLISH_MS after. */
+static void publish_addresses(struct node *n)
+{
+    uint64_t now = sotto_now_ms(n->env);
+    struct dir_job *j;
+
+    if (n->dir == NULL || !n->registered || now < n->next_publish_ms)
+        return;
+    n->next_publish_ms = now + PUBLISH_MS;
+    j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return;
+    j->kind = DIR_JOB_ADDRESSES;
+    our_addresses(n, j);
+    node_dirwork_submit(n->dir, j);
+}
+
 static void tick(struct net_timer *t)
 {
     struct node *n = (struct node *)((char *)t - offsetof(struct node, tick));
 
+    publish_addresses(n);
     /* peers with something due: known to the peer table, then flushed (or dialed) */
     (void)store_outbox_peers_due(n->p.profile, sotto_now_ms(n->env), due_peer, n);
     for (size_t i = 0; i < n->n_peers; i++)
@@ -1054,8 +1106,11 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
     if (rc == SOTTO_OK) {
         struct store_directory d;
 
-        if (store_directory_get(params->profile, &d) == SOTTO_OK && d.pin[0] != '\0')
-            rc = node_dirwork_start(&n->dir, n->env, n->loop, d.url, d.pin);
+        if (store_directory_get(params->profile, &d) == SOTTO_OK && d.pin[0] != '\0') {
+            rc = node_dirwork_start(&n->dir, n->env, n->loop, d.url, d.pin, n->priv,
+                                    n->self.number);
+            n->registered = d.username[0] != '\0';
+        }
     }
     if (rc == SOTTO_OK) {
         info.port = net_loop_api_port(n->loop);

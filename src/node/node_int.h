@@ -69,6 +69,8 @@ struct node {
     char token[NODE_TOKEN_LEN + 1];
     struct api_conn *api_conns;
     struct node_dirwork *dir; /* NULL without a remembered directory */
+    bool registered;          /* we have a username there: publish our addresses */
+    uint64_t next_publish_ms;
 };
 
 /* node.c */

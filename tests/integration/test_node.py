@@ -217,6 +217,9 @@ class NodeTests(unittest.TestCase):
             for p, user in ((a, "alice"), (b, "bob")):
                 p.run("register", user, "--directory", url, "--fingerprint", srv.pin)
             b.run("lookup", "alice")
+            # Alice's node comes up at another port than the one she registered with: it
+            # publishes where it is, and Bob's node, failing at the old address, looks again
+            a.port = free_port()
             a.start()
             b.start()
             r = json.loads(b.run("send", "alice", "found you on the directory", "--wait",
@@ -228,6 +231,8 @@ class NodeTests(unittest.TestCase):
                       .splitlines() if l.startswith("sotto_directory_prekeys_served_total")]
             self.assertTrue(served and float(served[0].split()[-1]) >= 1, served)
             a.run("send", "bob", "and back", "--wait")
+            found = json.loads(b.run("lookup", "alice", "--json").stdout)
+            self.assertIn(f"127.0.0.1:{a.port}", json.dumps(found), found)
         finally:
             srv.stop()
 
