@@ -8,3 +8,4 @@ echo "openssl speed baseline (sha512, 1 s):"
 openssl speed -elapsed -seconds 1 sha512 2>/dev/null | tail -1
 "$BUILD/bench/identity-bench" "${BENCH_RUNS:-5}"
 bash bench/directory.sh "$BUILD" "${BENCH_SECONDS:-10}"
+/usr/bin/python3 bench/node.py "$BUILD" "${BENCH_NODE_N:-1000}" "${BENCH_NODE_M:-2000}"

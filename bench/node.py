@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""bench/node.py: the node's figures beside their baselines, measured in the same run.
+
+Two profiles that swapped cards, two `sotto daemon` processes on loopback (the build given),
+then:
+  - raw TCP and raw wss (our link layer alone) 100-byte ping-pong (bench/link_bench.c);
+  - send -> delivered latency, p50 and p99, one message at a time, through the local API
+    (bench/node_client_bench.c): request, store, encrypt, link, decrypt, store, commit, ack;
+  - messages per second with receipts, M queued at once;
+  - idle RSS of a node;
+  - the cost of one fsync on this disk (the default durability pays one per commit on each side).
+Usage: node.py BUILD_DIR [N] [M]"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else "build-bench"
+N = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+M = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
+SOTTO = os.path.join(BUILD, "src/cli/sotto")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(home, *args):
+    subprocess.run([SOTTO, *args], env=dict(os.environ, SOTTO_HOME=home), check=True,
+                   capture_output=True)
+
+
+def figures(text):
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            out[parts[0]] = float(parts[1])
+    return out
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def fsync_ms(root):
+    path = os.path.join(root, "fsync-probe")
+    times = []
+    with open(path, "wb") as f:
+        for _ in range(20):
+            f.write(b"x" * 4096)
+            t = time.perf_counter()
+            os.fsync(f.fileno())
+            times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    root = tempfile.mkdtemp(prefix="sotto-bench-node-")
+    homes = {n: os.path.join(root, n) for n in ("alice", "bob")}
+    ports = {n: free_port() for n in homes}
+    daemons = []
+    try:
+        for n, h in homes.items():
+            run(h, "init", "--name", n.capitalize(), "--no-passphrase", "--address",
+                f"127.0.0.1:{ports[n]}")
+            run(h, "card", "export", "--out", os.path.join(root, n + ".card"))
+        run(homes["alice"], "card", "import", os.path.join(root, "bob.card"))
+        run(homes["bob"], "card", "import", os.path.join(root, "alice.card"))
+        for n, h in homes.items():
+            log = open(os.path.join(root, n + ".log"), "wb")
+            daemons.append(subprocess.Popen(
+                [SOTTO, "daemon", "--listen", f"127.0.0.1:{ports[n]}", "--api-port", "0"],
+                env=dict(os.environ, SOTTO_HOME=h), stdout=subprocess.DEVNULL, stderr=log,
+                start_new_session=True))
+        deadline = time.monotonic() + 30
+        while not all(os.path.exists(os.path.join(h, "api.json")) for h in homes.values()):
+            if time.monotonic() > deadline:
+                sys.exit("bench/node.py: the daemons did not start")
+            time.sleep(0.05)
+        idle = rss_kib(daemons[0].pid)
+        base = figures(subprocess.run(
+            [os.path.join(BUILD, "bench/link-bench"),
+             os.path.join(homes["alice"], "node-cert.pem"),
+             os.path.join(homes["alice"], "node-key.pem"), str(N)],
+            check=True, capture_output=True, text=True).stdout)
+        node = figures(subprocess.run(
+            [os.path.join(BUILD, "bench/node-client-bench"), homes["alice"], "Bob", str(N),
+             str(M)], check=True, capture_output=True, text=True).stdout)
+        busy = rss_kib(daemons[0].pid)
+        fs = fsync_ms(root)
+        print("== node (issue 5): 100-byte messages, two daemons on loopback, default "
+              "durability (synchronous=FULL)")
+        print(f"raw TCP ping-pong:   p50 {base['tcp_p50']:.3f} ms  p99 {base['tcp_p99']:.3f} ms"
+              f"  {base['tcp_rate']:.0f} round trips/s")
+        print(f"raw wss ping-pong:   p50 {base['wss_p50']:.3f} ms  p99 {base['wss_p99']:.3f} ms"
+              f"  {base['wss_rate']:.0f} round trips/s  (our link layer, no node logic)")
+        print(f"send -> delivered:   p50 {node['latency_p50']:.3f} ms  p99 "
+              f"{node['latency_p99']:.3f} ms  ({node['latency_p50'] / base['wss_p50']:.1f} x "
+              f"wss; goal p50 < 0.21 ms, in --sync=normal)")
+        print(f"messages/s with receipts: {node['rate']:.0f} ({M} queued at once; queued at "
+              f"{node['queue_rate']:.0f}/s; goal >= 32000)")
+        print(f"one 4 KiB fsync:     {fs:.3f} ms (each delivery commits on both sides)")
+        print(f"node RSS: idle {idle / 1024:.1f} MiB, after the run {busy / 1024:.1f} MiB "
+              f"(goal idle <= 8 MiB)")
+    finally:
+        for d in daemons:
+            d.send_signal(signal.SIGTERM)
+        for d in daemons:
+            try:
+                d.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                d.kill()
+        subprocess.run(["rm", "-rf", root])
+
+
+if __name__ == "__main__":
+    main()
