@@ -62,6 +62,7 @@ int cmd_daemon(struct cli *cli, int argc, char **argv);
 int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_history(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_chat(struct cli *cli, int argc, char **argv);
 
 /* The Signal context, made on first use. */
 enum sotto_err cli_e2e(struct cli *cli, struct e2e_ctx **out);

@@ -31,6 +31,7 @@ static const struct command commands[] = {
         {"send", cmd_send, "send a message to a contact (through the running node)"},
         {"history", cmd_history, "show the messages with a contact"},
         {"status", cmd_status, "show the running node's links"},
+        {"chat", cmd_chat, "chat with a contact in the terminal (runs the node if none is)"},
 };
 
 static void usage(FILE *out)

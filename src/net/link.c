@@ -695,11 +695,19 @@ enum sotto_err net_loop_create(struct net_loop **out, const struct sotto_env *en
             .callback = link_cb,
             .rx_buffer_size = 16384,
     };
-    log_env = env;
-    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    if (log_env == NULL) { /* one hook for the process: the first loop's logger */
+        log_env = env;
+        lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    }
 
     memset(&info, 0, sizeof(info));
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    /* A loop without a certificate serves no peer links: it is a client of a local API
+     * (plain ws on loopback) and needs no TLS. lws 4.1 keeps its OpenSSL bookkeeping in a
+     * global index that each TLS context makes anew, so a process with several would leak the
+     * older ones' client contexts: only loops that need TLS set it up. */
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (params->cert_path != NULL)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.user = loop;
     info.timeout_secs = loop->p.handshake_timeout_s;
     info.connect_timeout_secs = loop->p.handshake_timeout_s;
@@ -715,7 +723,9 @@ enum sotto_err net_loop_create(struct net_loop **out, const struct sotto_env *en
     info.iface = host[0] != '\0' ? host : NULL;
     info.protocols = loop->protocols;
     /* no CA store: certificates prove nothing here (and it costs memory and start time) */
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    info.options = LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    if (params->cert_path != NULL)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (host[0] != '\0' && strchr(host, ':') == NULL)
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6; /* else lws binds every interface */
     info.ssl_cert_filepath = params->cert_path;

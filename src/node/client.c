@@ -1,4 +1,5 @@
 /* src/node/client.c: the local API's client side (see client.h). */
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct node_client {
     node_event_fn on_event;
     void *event_arg;
     struct net_timer deadline;
+    volatile sig_atomic_t interrupted;
 };
 
 static void on_up(void *arg, struct net_link *l, void *cookie)
@@ -102,8 +104,9 @@ static bool run_until(struct node_client *c, bool (*done)(const struct node_clie
     c->timed_out = false;
     if (timeout_ms > 0)
         net_timer_arm(c->loop, &c->deadline, timeout_ms);
-    while (!done(c) && !c->gone && !c->failed && !c->timed_out)
+    while (!done(c) && !c->gone && !c->failed && !c->timed_out && !c->interrupted)
         net_loop_once(c->loop, true);
+    c->interrupted = 0;
     net_timer_cancel(&c->deadline);
     return done(c);
 }
@@ -163,6 +166,12 @@ bool node_client_wait(struct node_client *c, unsigned timeout_ms)
 {
     c->got_event = false;
     return run_until(c, evented, timeout_ms);
+}
+
+void node_client_interrupt(struct node_client *c)
+{
+    c->interrupted = 1;
+    net_loop_wake(c->loop);
 }
 
 bool node_client_gone(const struct node_client *c)

@@ -39,5 +39,8 @@ enum sotto_err node_client_call(struct node_client *c, json_t *req, json_t **res
  * away (false, and node_client_gone() is true). timeout_ms 0 waits without a deadline. */
 bool node_client_wait(struct node_client *c, unsigned timeout_ms);
 bool node_client_gone(const struct node_client *c);
+/* Makes a node_client_wait() or node_client_call() in progress return (false / SOTTO_ENET)
+ * soon. Safe from other threads and from signal handlers. */
+void node_client_interrupt(struct node_client *c);
 
 #endif
