@@ -521,6 +521,7 @@ static int inproc_prepare(struct chat *ch, struct inproc *ip)
                     : ch->listen != NULL     ? ch->listen
                                              : DEFAULT_LISTEN;
     ip->np.api_port = 0;
+    ip->np.no_dial = ch->mode == MODE_LISTEN; /* wait, dial nobody */
     ip->np.cert_path = ip->cert;
     ip->np.key_path = ip->key;
     rc = cli_e2e(cli, &ip->np.e2e);

@@ -158,6 +158,54 @@ static void op_send(struct node *n, struct api_conn *c, json_t *id, json_t *req)
     node_flush(n, ct.key);
 }
 
+/* Dials a contact now: at `address` when given (an IP literal with a port; the node there must
+ * prove the contact's key), else at its known addresses, skipping the retry back-off. The
+ * outcome comes as a link_up, link_refused or dial_failed event. */
+static void op_connect(struct node *n, struct api_conn *c, json_t *id, json_t *req)
+{
+    const char *who = json_string_value(json_object_get(req, "contact"));
+    json_t *ja = json_object_get(req, "address");
+    const char *addr = json_string_value(ja);
+    struct store_contact ct;
+    enum sotto_err rc;
+
+    if (who == NULL || (ja != NULL && addr == NULL)) {
+        reply_err(c, id, "bad_request",
+                  "connect needs \"contact\", and \"address\" as "
+                  "\"IP:PORT\" when given");
+        return;
+    }
+    rc = resolve(n, who, &ct);
+    if (rc != SOTTO_OK) {
+        reply_err(c, id, err_code(rc), rc == SOTTO_ENOENT ? "no such contact" : sotto_strerror(rc));
+        return;
+    }
+    if (n->p.no_dial) {
+        reply_err(c, id, "bad_request", "this node only listens (chat --mode listen)");
+        return;
+    }
+    if (addr != NULL) {
+        rc = node_dial_at(n, ct.key, addr);
+        if (rc == SOTTO_EINVAL) {
+            reply_err(c, id, "bad_request",
+                      "the address must be an IP literal with a port "
+                      "(1.2.3.4:8766 or [::1]:8766)");
+            return;
+        }
+    } else {
+        for (size_t i = 0; i < n->n_peers; i++)
+            if (memcmp(n->peers[i].key, ct.key, E2E_KEY_LEN) == 0)
+                n->peers[i].next_dial_ms = 0;
+        node_dial_contact(n, ct.key);
+        rc = SOTTO_OK;
+    }
+    if (rc != SOTTO_OK) {
+        reply_err(c, id, err_code(rc), sotto_strerror(rc));
+        return;
+    }
+    reply_ok(c, id, NULL);
+}
+
 static const char *state_name(enum store_msg_state s)
 {
     switch (s) {
@@ -304,6 +352,8 @@ static void api_frame(void *arg, struct net_link *l, const uint8_t *data, size_t
         op_history(n, c, id, req);
     else if (strcmp(op, "status") == 0)
         op_status(n, c, id);
+    else if (strcmp(op, "connect") == 0)
+        op_connect(n, c, id, req);
     else
         reply_err(c, id, "unknown_op", "no such operation (see docs/API.md)");
 out:

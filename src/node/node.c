@@ -932,7 +932,12 @@ static void link_dial_failed(void *arg, void *cookie, const char *why)
     struct node_dial *d = cookie;
     struct node_peer *p = peer_find(n, d->key);
 
+    char who[128];
+
     log_info(n->env->log, "cannot reach %s: %s", d->addr, why);
+    node_api_event(n, json_pack("{s:s, s:s, s:s, s:s}", "event", "dial_failed", "peer",
+                                peer_label(n, d->key, who, sizeof(who)), "address", d->addr,
+                                "message", why));
     if (p != NULL) {
         p->dialing = false;
         lookup_addresses(n, p); /* the contact may have moved */
@@ -967,7 +972,7 @@ void node_dial_contact(struct node *n, const uint8_t key[static E2E_KEY_LEN])
     int64_t cid = 0;
     uint64_t now = sotto_now_ms(n->env);
 
-    if (p == NULL || p->link != NULL || p->dialing || now < p->next_dial_ms)
+    if (n->p.no_dial || p == NULL || p->link != NULL || p->dialing || now < p->next_dial_ms)
         return;
     if (store_peer_trust(n->p.profile, key, true, &cid) != SOTTO_OK ||
         node_contact_by_id(n, cid, &c) != SOTTO_OK)
@@ -986,6 +991,36 @@ void node_dial_contact(struct node *n, const uint8_t key[static E2E_KEY_LEN])
         }
         p->dialing = true;
     }
+}
+
+enum sotto_err node_dial_at(struct node *n, const uint8_t key[static E2E_KEY_LEN], const char *addr)
+{
+    struct node_peer *p = peer_get(n, key);
+    struct node_dial *d;
+    enum sotto_err rc;
+
+    if (p == NULL)
+        return SOTTO_ENOMEM;
+    if (p->link != NULL)
+        return SOTTO_OK; /* up already */
+    d = sotto_zalloc(n->env, sizeof(*d));
+    if (d == NULL)
+        return SOTTO_ENOMEM;
+    memcpy(d->key, key, E2E_KEY_LEN);
+    snprintf(d->addr, sizeof(d->addr), "%s", addr);
+    rc = net_link_dial(n->loop, addr, d);
+    if (rc != SOTTO_OK) {
+        sotto_free(n->env, d);
+        return rc;
+    }
+    p->dialing = true;
+    return SOTTO_OK;
+}
+
+const char *node_peer_label(struct node *n, const uint8_t key[static E2E_KEY_LEN], char *buf,
+                            size_t cap)
+{
+    return peer_label(n, key, buf, cap);
 }
 
 /* ---- the tick: retries ---- */

@@ -76,6 +76,12 @@ struct node {
 /* node.c */
 void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN]);
 void node_dial_contact(struct node *n, const uint8_t key[static E2E_KEY_LEN]);
+/* Dials `addr` (an IP literal with a port) now, expecting `key` there. */
+enum sotto_err node_dial_at(struct node *n, const uint8_t key[static E2E_KEY_LEN],
+                            const char *addr);
+/* The contact's name, or a short description of an unknown key, into buf. */
+const char *node_peer_label(struct node *n, const uint8_t key[static E2E_KEY_LEN], char *buf,
+                            size_t cap);
 
 /* api.c */
 enum sotto_err node_api_listen(struct node *n, unsigned port);

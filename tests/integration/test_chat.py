@@ -12,7 +12,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_node import DEADLINE, Person, read, wait_for  # noqa: E402
+from test_node import DEADLINE, Person, free_port, read, wait_for  # noqa: E402
 
 SOTTO = sys.argv[1] if len(sys.argv) > 1 else "sotto"
 EXIT = {"ok": 0, "usage": 2, "contact": 10}
@@ -190,6 +190,20 @@ class ChatTests(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(a.home, "api.json")), "the node stopped")
         r = a.run("status", check=False)
         self.assertEqual(r.returncode, 18, r.stdout + r.stderr)
+
+    def test_the_seeds_direct_mode_two_chats_and_no_daemon_or_directory(self):
+        """Bob waits (--mode listen, his node inside his chat, dialing nobody) at an address
+        that is not the one in his card; Alice connects to the address he told her."""
+        a, b = self.pair()
+        port = free_port()
+        s = self.chat(b, "Alice", "--mode", "listen", "--listen", f"127.0.0.1:{port}")
+        s.wait_text(f"your node runs inside this chat \\(peer links on port {port}\\)")
+        p = self.chat_pipe(a, "hello over a direct link\n", "Bob", "--mode", "connect",
+                           "--connect", f"127.0.0.1:{port}")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        s.wait_text(r"← Alice: hello over a direct link$")
+        s.wait_text(r"link up with Alice via 127\.0\.0\.1:\d+ \(accepted\)")
+        self.quit(s)
 
     def test_a_node_that_is_not_bob_is_shown_as_a_warning(self):
         a, b = self.pair()
