@@ -158,7 +158,8 @@ static void bench_wss(const struct sotto_env *env, const char *cert, const char 
 {
     struct net_link_params sp = {.listen = "127.0.0.1:0", .cert_path = cert, .key_path = key,
                                  .ev = {.frame = srv_frame}};
-    struct net_link_params cp = {.ev = {.up = cli_up, .frame = cli_frame}};
+    struct net_link_params cp = {.cert_path = cert, .key_path = key,
+                                 .ev = {.up = cli_up, .frame = cli_frame}};
     uint8_t buf[MSG] = {0};
     char addr[32];
     pthread_t th;

@@ -43,14 +43,20 @@ static const char daemon_usage[] =
         "  --listen ADDR:PORT   peer links (default " DEFAULT_LISTEN ")\n"
         "  --api-port N         the local API's port on 127.0.0.1 (default 8767; 0: any)\n"
         "  --tls-cert F --tls-key F   your own certificate (default: a self-signed one kept in\n"
-        "                       the profile, made on first start; it proves nothing by itself)\n";
+        "                       the profile, made on first start; it proves nothing by itself)\n"
+        "  --sync full|normal   full (default): what the node acknowledged or sent survives a\n"
+        "                       power cut; normal: it survives the process crashing, not the\n"
+        "                       machine (faster: no fsync per commit)\n";
 
 int cmd_daemon(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-            {"listen", required_argument, NULL, 'l'},   {"api-port", required_argument, NULL, 'a'},
-            {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
-            {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"api-port", required_argument, NULL, 'a'},
+                                         {"tls-cert", required_argument, NULL, 'c'},
+                                         {"tls-key", required_argument, NULL, 'k'},
+                                         {"sync", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct node_params np = {.listen = DEFAULT_LISTEN, .api_port = DEFAULT_API_PORT};
     char cert[PROFILE_PATH_MAX + 32], key[PROFILE_PATH_MAX + 32];
     const char *user_cert = NULL, *user_key = NULL;
@@ -79,6 +85,11 @@ int cmd_daemon(struct cli *cli, int argc, char **argv)
             break;
         case 'k':
             user_key = optarg;
+            break;
+        case 's':
+            if (strcmp(optarg, "full") != 0 && strcmp(optarg, "normal") != 0)
+                return cli_usage_error("daemon", "--sync takes full or normal");
+            np.sync_normal = strcmp(optarg, "normal") == 0;
             break;
         case 'h':
             fputs(daemon_usage, stdout);

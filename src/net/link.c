@@ -62,6 +62,7 @@ struct net_loop {
     struct lws_protocols api_protocols[3];
     struct net_api_params api;
     unsigned api_port;
+    bool tls; /* made with a certificate: may accept and dial peer links */
     volatile sig_atomic_t stop;
 };
 
@@ -554,7 +555,7 @@ enum sotto_err net_link_dial(struct net_loop *loop, const char *addr, void *cook
     struct net_link *l;
     int port;
 
-    if (addr == NULL || !split_addr(addr, host, &port))
+    if (!loop->tls || addr == NULL || !split_addr(addr, host, &port))
         return SOTTO_EINVAL;
     l = link_new(loop, true, cookie);
     if (l == NULL)
@@ -684,6 +685,7 @@ enum sotto_err net_loop_create(struct net_loop **out, const struct sotto_env *en
         return SOTTO_ENOMEM;
     loop->env = env;
     loop->p = *params;
+    loop->tls = params->cert_path != NULL;
     if (loop->p.msg_max == 0)
         loop->p.msg_max = NET_LINK_MSG_MAX;
     if (loop->p.queue_max == 0)

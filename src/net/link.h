@@ -119,7 +119,8 @@ void net_timer_arm(struct net_loop *loop, struct net_timer *t, uint64_t delay_ms
 void net_timer_cancel(struct net_timer *t);
 
 /* Dials "HOST:PORT" (an IP literal: names are resolved by the caller, since libwebsockets 4.1
- * would block the loop in getaddrinfo). The outcome arrives as up or dial_failed with
+ * would block the loop in getaddrinfo), from a loop made with a certificate (a loop without
+ * one has no TLS: SOTTO_EINVAL). The outcome arrives as up or dial_failed with
  * `cookie`, possibly before this returns. SOTTO_EINVAL for an address that is not an IP
  * literal with a port; SOTTO_ENOMEM. */
 enum sotto_err net_link_dial(struct net_loop *loop, const char *addr, void *cookie);

@@ -1117,6 +1117,8 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
     n->tick.cb = tick;
     n->priv = sodium_malloc(E2E_PRIV_LEN);
     rc = n->priv != NULL ? SOTTO_OK : SOTTO_ENOMEM;
+    if (rc == SOTTO_OK && params->sync_normal)
+        rc = store_profile_set_durable(params->profile, false);
     if (rc == SOTTO_OK)
         rc = store_self_get(params->profile, &n->self);
     if (rc == SOTTO_OK)

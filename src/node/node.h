@@ -29,7 +29,8 @@ struct node_params {
     const char *listen;            /* peer links: "ADDR:PORT" */
     unsigned api_port;             /* 0: any free port */
     const char *cert_path, *key_path;
-    bool no_dial; /* never dial (chat --mode listen): wait for contacts to connect */
+    bool no_dial;     /* never dial (chat --mode listen): wait for contacts to connect */
+    bool sync_normal; /* --sync=normal: commits survive a crash of the process, not the machine */
 };
 
 /* Starts listening (peer links and the local API) and writes api.json. SOTTO_EIO when a port

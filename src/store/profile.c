@@ -677,3 +677,8 @@ bool store_tx_open(const struct store_profile *p)
 {
     return p->db != NULL && !sqlite3_get_autocommit(p->db);
 }
+
+enum sotto_err store_profile_set_durable(struct store_profile *p, bool full)
+{
+    return store_db_exec(p, full ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;");
+}

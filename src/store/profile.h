@@ -75,6 +75,10 @@ bool store_profile_has_passphrase(const struct store_profile *p);
 enum sotto_err store_tx_begin(struct store_profile *p);
 enum sotto_err store_tx_commit(struct store_profile *p);
 void store_tx_rollback(struct store_profile *p);
+/* Durability of commits on this connection: `full` (the default: a commit survives a power cut;
+ * SQLite synchronous=FULL) or not (synchronous=NORMAL in WAL mode: a commit survives the
+ * process crashing, not the machine; the node's --sync=normal, an opt-in). */
+enum sotto_err store_profile_set_durable(struct store_profile *p, bool full);
 /* True while a transaction is open on the profile's connection. */
 bool store_tx_open(const struct store_profile *p);
 

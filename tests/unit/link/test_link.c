@@ -334,3 +334,16 @@ Test(link, a_client_of_a_node_that_is_not_running_is_told, .fini = stop)
     cr_assert_eq(net_api_dial(loop, &ap, &seen), SOTTO_OK);
     RUN_UNTIL(seen.n_failed == 1);
 }
+
+Test(link, a_loop_without_a_certificate_dials_no_peer_link)
+{
+    struct net_link_params p = {0};
+    struct net_loop *bare = NULL;
+
+    failalloc_env(&env, &fa, 0);
+    cr_assert_eq(net_loop_create(&bare, &env, &p), SOTTO_OK);
+    cr_assert_eq(net_link_dial(bare, "127.0.0.1:8766", &seen), SOTTO_EINVAL,
+                 "no TLS there: refused at once, never a link that cannot come up");
+    net_loop_free(bare);
+    cr_assert_eq(fa.live, 0);
+}
