@@ -9,7 +9,7 @@ pkgs=(
     libsignal-protocol-c-dev libssl-dev openssl libsodium-dev libsqlite3-dev sqlite3
     libjansson-dev libqrencode-dev libedit-dev libwebsockets-dev libevent-dev libpq-dev
     libcriterion-dev clang-format tmux python3 zbar-tools
-    postgresql wrk nginx-light
+    postgresql wrk nginx-light tshark
 )
 
 missing=()

@@ -191,9 +191,14 @@ static int call_failed(json_t *error, enum sotto_err rc)
     return CLI_EXIT_NETWORK;
 }
 
+#define SEEN_MAX 64
+
 struct wait_ctx {
-    const char *id;
+    const char *id; /* NULL until the send's answer came */
     bool delivered;
+    /* deliveries seen before the answer (they may come in the same read as it) */
+    char seen[SEEN_MAX][33];
+    size_t n_seen;
 };
 
 static void wait_event(void *arg, json_t *ev)
@@ -202,8 +207,15 @@ static void wait_event(void *arg, json_t *ev)
     const char *e = json_string_value(json_object_get(ev, "event"));
     const char *id = json_string_value(json_object_get(ev, "id"));
 
-    if (e != NULL && id != NULL && strcmp(e, "delivered") == 0 && strcmp(id, w->id) == 0)
-        w->delivered = true;
+    if (e == NULL || id == NULL || strcmp(e, "delivered") != 0 || strlen(id) != 32)
+        return;
+    if (w->id != NULL) {
+        if (strcmp(id, w->id) == 0)
+            w->delivered = true;
+    } else {
+        memcpy(w->seen[w->n_seen % SEEN_MAX], id, 33);
+        w->n_seen++;
+    }
 }
 
 static const char send_usage[] =
@@ -258,6 +270,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
     rc = node_client_open(&nc, &cli->env, cli->home, CONNECT_MS);
     if (rc != SOTTO_OK)
         return no_node(cli, rc);
+    node_client_on_event(nc, wait_event, &w); /* before the call: see wait_ctx.seen */
     rc = node_client_call(nc,
                           json_pack("{s:s, s:s, s:s}", "op", "send", "contact", argv[optind],
                                     "text", argv[optind + 1]),
@@ -267,9 +280,11 @@ int cmd_send(struct cli *cli, int argc, char **argv)
         return call_failed(error, rc);
     }
     w.id = json_string_value(json_object_get(result, "id"));
+    for (size_t i = 0; w.id != NULL && i < w.n_seen && i < SEEN_MAX; i++)
+        if (strcmp(w.seen[i], w.id) == 0)
+            w.delivered = true;
     code = CLI_EXIT_OK;
     if (wait && w.id != NULL) {
-        node_client_on_event(nc, wait_event, &w);
         until = (double)time(NULL) + (double)timeout_s;
         while (!w.delivered && !node_client_gone(nc) && (double)time(NULL) < until)
             node_client_wait(nc, 1000);

@@ -405,7 +405,7 @@ enum sotto_err net_loop_listen_api(struct net_loop *loop, const struct net_api_p
     if (loop->api_vhost != NULL || params->port > 65535)
         return SOTTO_EINVAL;
     loop->api = *params;
-    if (loop->api.msg_max == 0)
+    if (loop->api.msg_max == 0 || loop->api.msg_max > NET_API_MSG_MAX)
         loop->api.msg_max = NET_API_MSG_MAX;
     /* lws may hand a closing connection's last callbacks to protocols[0]: it must be ours */
     loop->api_protocols[0] = (struct lws_protocols){.name = "http", .callback = api_cb};
@@ -451,7 +451,7 @@ enum sotto_err net_link_send(struct net_link *l, const uint8_t *data, size_t len
 
     if (l->closing || l->wsi == NULL || l->down_told)
         return SOTTO_ENET;
-    if (len > l->loop->p.msg_max)
+    if (len > (l->api ? NET_API_MSG_MAX : l->loop->p.msg_max))
         return SOTTO_ETOOBIG;
     if (l->queued + len > l->loop->p.queue_max)
         return SOTTO_ERATE;
@@ -594,7 +594,7 @@ enum sotto_err net_api_dial(struct net_loop *loop, const struct net_api_params *
     if (l == NULL)
         return SOTTO_ENOMEM;
     l->api = true;
-    l->rx_max = params->msg_max != 0 ? params->msg_max : loop->p.msg_max;
+    l->rx_max = params->msg_max != 0 ? params->msg_max : NET_API_MSG_MAX;
     snprintf(host, sizeof(host), "127.0.0.1:%u", params->port);
     memset(&ci, 0, sizeof(ci));
     ci.context = loop->ctx;

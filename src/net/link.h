@@ -88,7 +88,8 @@ unsigned net_loop_port(const struct net_loop *loop);
  * check is the caller's (the first message). Connections are struct net_link too, with
  * net_link_is_api() true; `up` has a NULL cookie; dial_failed is never called. */
 #define NET_API_PROTOCOL "sotto-api-v1"
-#define NET_API_MSG_MAX  (64 * 1024)
+/* a request carries up to 64 KiB of text, which JSON escaping may grow sixfold */
+#define NET_API_MSG_MAX (512 * 1024)
 
 struct lws_http_mount;
 

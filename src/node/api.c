@@ -17,6 +17,7 @@
 
 #define HISTORY_DEFAULT 50
 #define HISTORY_MAX     1000
+#define HISTORY_ROOM    4096 /* the rest of a history answer besides its messages */
 
 struct find_ctx {
     int64_t id;
@@ -48,10 +49,22 @@ enum sotto_err node_contact_by_id(struct node *n, int64_t id, struct store_conta
 static void api_send(struct api_conn *c, json_t *m)
 {
     char *text = m != NULL ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_t *id = json_object_get(m, "id"), *err;
+    enum sotto_err rc =
+            text != NULL ? net_link_send(c->l, (const uint8_t *)text, strlen(text)) : SOTTO_ENOMEM;
 
-    if (text != NULL)
-        (void)net_link_send(c->l, (const uint8_t *)text, strlen(text));
     free(text);
+    /* a response is never dropped silently: the client gets an error in its place */
+    if (rc != SOTTO_OK && json_is_integer(id) && json_object_get(m, "event") == NULL) {
+        err = json_pack(
+                "{s:O, s:b, s:{s:s, s:s}}", "id", id, "ok", 0, "error", "code", "failed", "message",
+                rc == SOTTO_ETOOBIG ? "the answer is too large: ask for less" : sotto_strerror(rc));
+        text = err != NULL ? json_dumps(err, JSON_COMPACT) : NULL;
+        if (text != NULL)
+            (void)net_link_send(c->l, (const uint8_t *)text, strlen(text));
+        free(text);
+        json_decref(err);
+    }
     json_decref(m);
 }
 
@@ -245,6 +258,7 @@ static void op_history(struct node *n, struct api_conn *c, json_t *id, json_t *r
     const char *who = json_string_value(json_object_get(req, "contact"));
     json_t *jl = json_object_get(req, "limit"), *list;
     json_int_t limit = jl != NULL ? json_integer_value(jl) : HISTORY_DEFAULT;
+    bool truncated = false;
     struct store_contact ct;
     enum sotto_err rc;
 
@@ -265,9 +279,15 @@ static void op_history(struct node *n, struct api_conn *c, json_t *id, json_t *r
         reply_err(c, id, "failed", sotto_strerror(rc));
         return;
     }
+    /* the answer must fit in one API message: the oldest of the window go first */
+    while (json_array_size(list) > 0 &&
+           json_dumpb(list, NULL, 0, JSON_COMPACT) > NET_API_MSG_MAX - HISTORY_ROOM) {
+        json_array_remove(list, 0);
+        truncated = true;
+    }
     reply_ok(c, id,
-             json_pack("{s:s, s:I, s:o}", "contact", ct.name, "contact_id", (json_int_t)ct.id,
-                       "messages", list));
+             json_pack("{s:s, s:I, s:o, s:b}", "contact", ct.name, "contact_id", (json_int_t)ct.id,
+                       "messages", list, "truncated", truncated));
 }
 
 static void op_status(struct node *n, struct api_conn *c, json_t *id)

@@ -101,11 +101,19 @@ static bool evented(const struct node_client *c)
 static bool run_until(struct node_client *c, bool (*done)(const struct node_client *),
                       unsigned timeout_ms)
 {
+    uint64_t end = sotto_now_ms(c->env) + timeout_ms;
+
     c->timed_out = false;
     if (timeout_ms > 0)
         net_timer_arm(c->loop, &c->deadline, timeout_ms);
-    while (!done(c) && !c->gone && !c->failed && !c->timed_out && !c->interrupted)
+    while (!done(c) && !c->gone && !c->failed && !c->timed_out && !c->interrupted) {
         net_loop_once(c->loop, true);
+        /* the clock too: libwebsockets may wake a little before the timer is due */
+        if (timeout_ms > 0 && sotto_now_ms(c->env) >= end)
+            c->timed_out = true;
+        else if (timeout_ms > 0 && !c->timed_out)
+            net_timer_arm(c->loop, &c->deadline, end - sotto_now_ms(c->env));
+    }
     c->interrupted = 0;
     net_timer_cancel(&c->deadline);
     return done(c);

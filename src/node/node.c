@@ -25,7 +25,9 @@
 
 _Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
 
-#define UNPROVEN_RX_MAX 8192 /* until the peer proved its key: a HELLO and a CARD fit */
+#define UNPROVEN_RX_MAX 8192  /* until the peer proved its key: a HELLO and a CARD fit */
+#define PROOF_MS        10000 /* a link must prove its key within this */
+#define UNPROVEN_MAX    256   /* links waiting for a proof at once */
 #define TICK_MS         1000
 #define RETRY_MS        5000 /* resend an unacknowledged message after this (first step) */
 #define PUBLISH_MS      (30 * 60 * 1000) /* addresses published again this often */
@@ -147,6 +149,7 @@ struct flush_ctx {
     size_t budget; /* bytes the link's queue can still take */
     struct sendable *head, **tail;
     size_t waiting;
+    bool fresh_link; /* a link just came up: what earlier links took counts as not sent */
 };
 
 static enum sotto_err collect_sendable(void *arg, const struct store_outbox_entry *e)
@@ -158,8 +161,11 @@ static enum sotto_err collect_sendable(void *arg, const struct store_outbox_entr
         fc->waiting++;
         return SOTTO_OK;
     }
-    if ((e->attempts > 0 && e->next_ms > fc->now) || e->cipher_len + 64 > fc->budget)
-        return SOTTO_OK;
+    /* in encryption order, always: the first entry that cannot go now stops the walk, so
+     * that nothing overtakes it (the library refuses a counter 2000 ahead of its chain) */
+    if ((!fc->fresh_link && e->attempts > 0 && e->next_ms > fc->now) ||
+        e->cipher_len + 64 > fc->budget)
+        return SOTTO_ECANCELED;
     sd = malloc(sizeof(*sd) + e->cipher_len);
     if (sd == NULL)
         return SOTTO_ENOMEM;
@@ -467,6 +473,7 @@ void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN])
     struct wire_frame f = {.type = WIRE_MESSAGE};
     struct sendable *sd, *next;
     size_t queued;
+    enum sotto_err rc;
 
     encrypt_waiting(n, key);
     if (p == NULL || p->link == NULL) {
@@ -480,7 +487,10 @@ void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN])
     queued = net_link_queued(p->link);
     fc.budget = queued < NET_LINK_QUEUE_MAX / 2 ? NET_LINK_QUEUE_MAX / 2 - queued : 0;
     fc.tail = &fc.head;
-    if (store_outbox_each(n->p.profile, key, OUTBOX_BATCH, collect_sendable, &fc) != SOTTO_OK)
+    fc.fresh_link = p->fresh;
+    p->fresh = false;
+    rc = store_outbox_each(n->p.profile, key, OUTBOX_BATCH, collect_sendable, &fc);
+    if (rc != SOTTO_OK && rc != SOTTO_ECANCELED)
         log_warn(n->env->log, "cannot read the outbox");
     for (sd = fc.head; sd != NULL; sd = next) {
         next = sd->next;
@@ -606,6 +616,11 @@ static void on_hello(struct node *n, struct nlink *nl, const struct wire_hello *
         return;
     }
     nl->proven = true;
+    n->n_unproven--;
+    if (nl->deadline_armed) {
+        net_timer_cancel(&nl->deadline);
+        nl->deadline_armed = false;
+    }
     memcpy(nl->key, h->key, E2E_KEY_LEN);
     net_link_set_rx_max(nl->l, WIRE_FRAME_MAX);
     p = peer_get(n, h->key);
@@ -625,6 +640,7 @@ static void on_hello(struct node *n, struct nlink *nl, const struct wire_hello *
         net_link_close(p->link, NET_CLOSE_NORMAL, "duplicate link");
     }
     p->link = nl->l;
+    p->fresh = true;
     p->bundle_asked = false;
     if (n->card != NULL) {
         struct wire_frame cf = {.type = WIRE_CARD};
@@ -842,6 +858,18 @@ static void on_card(struct node *n, struct nlink *nl, const uint8_t *bytes, size
                                  result.name, "number", (json_int_t)result.number, "verified", 0));
 }
 
+static void proof_deadline(struct net_timer *t)
+{
+    struct nlink *nl = (struct nlink *)((char *)t - offsetof(struct nlink, deadline));
+
+    nl->deadline_armed = false;
+    if (!nl->proven) {
+        log_info(nl->n->env->log, "link %s: no identity proof within %u s: closed", nl->addr,
+                 PROOF_MS / 1000);
+        net_link_close(nl->l, NET_CLOSE_POLICY, "no identity proof in time");
+    }
+}
+
 /* ---- link events ---- */
 
 static void link_up(void *arg, struct net_link *l, void *cookie)
@@ -867,6 +895,18 @@ static void link_up(void *arg, struct net_link *l, void *cookie)
     }
     net_link_set_user(l, nl);
     net_link_set_rx_max(l, UNPROVEN_RX_MAX);
+    n->n_unproven++;
+    if (n->n_unproven > UNPROVEN_MAX) {
+        log_warn(n->env->log, "link %s: too many links without a proof: closed", nl->addr);
+        net_link_close(l, NET_CLOSE_POLICY, "too many unproven links");
+        return;
+    }
+    /* a link that does not prove its key in time is closed, so that silent connections
+     * cannot pile up */
+    nl->n = n;
+    nl->deadline.cb = proof_deadline;
+    net_timer_arm(n->loop, &nl->deadline, PROOF_MS);
+    nl->deadline_armed = true;
     memcpy(f.hello.key, n->self.key, E2E_KEY_LEN);
     f.hello.role = net_link_dialed(l) ? WIRE_ROLE_DIALER : WIRE_ROLE_LISTENER;
     f.hello.version_min = WIRE_VERSION_MIN;
@@ -952,14 +992,24 @@ static void link_down(void *arg, struct net_link *l, unsigned code, const char *
     struct node_peer *p = nl != NULL && nl->proven ? peer_find(n, nl->key) : NULL;
     char who[128];
 
+    struct node_peer *expected = nl != NULL && nl->has_expect ? peer_find(n, nl->expect) : NULL;
+
     if (p != NULL && p->link == l) {
         p->link = NULL;
         peer_label(n, nl->key, who, sizeof(who));
         log_info(n->env->log, "link with %s down (%u %s)", who, code, why);
         node_api_event(n, json_pack("{s:s, s:s}", "event", "link_down", "peer", who));
     }
-    if (nl != NULL)
+    /* a dial that came up and went before its proof: the contact may be dialed again */
+    if (expected != NULL && expected->link == NULL)
+        expected->dialing = false;
+    if (nl != NULL) {
+        if (nl->deadline_armed)
+            net_timer_cancel(&nl->deadline);
+        if (!nl->proven)
+            n->n_unproven--;
         sotto_free(n->env, nl);
+    }
     net_link_set_user(l, NULL);
 }
 

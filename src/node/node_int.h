@@ -24,6 +24,7 @@ struct node_peer {
     bool dialing;
     bool bundle_asked;
     bool need_session; /* the peer refused for want of a session: build a fresh one */
+    bool fresh;        /* its link just came up: resend what went out on earlier links */
     bool dir_bundle_pending, dir_lookup_pending;
     uint64_t next_lookup_ms;
     uint64_t dir_bundle_retry_ms; /* the directory failed: the link's bundle until then */
@@ -34,6 +35,9 @@ struct node_peer {
 /* A link's state, hung on it as its user pointer. */
 struct nlink {
     struct net_link *l;
+    struct node *n;
+    struct net_timer deadline; /* the proof must come before it */
+    bool deadline_armed;
     bool proven;
     uint8_t key[E2E_KEY_LEN]; /* once proven */
     bool has_expect;          /* dialed for a contact: the key it must prove */
@@ -68,6 +72,7 @@ struct node {
     struct net_timer tick;
     char token[NODE_TOKEN_LEN + 1];
     struct api_conn *api_conns;
+    unsigned n_unproven;      /* links up and not yet proven */
     struct node_dirwork *dir; /* NULL without a remembered directory */
     bool registered;          /* we have a username there: publish our addresses */
     uint64_t next_publish_ms;
