@@ -156,10 +156,12 @@ static void cli_frame(void *arg, struct net_link *l, const uint8_t *data, size_t
 
 static void bench_wss(const struct sotto_env *env, const char *cert, const char *key, size_t r)
 {
-    struct net_link_params sp = {.listen = "127.0.0.1:0", .cert_path = cert, .key_path = key,
+    struct net_link_params sp = {.listen = "127.0.0.1:0",
+                                 .cert_path = cert,
+                                 .key_path = key,
                                  .ev = {.frame = srv_frame}};
-    struct net_link_params cp = {.cert_path = cert, .key_path = key,
-                                 .ev = {.up = cli_up, .frame = cli_frame}};
+    struct net_link_params cp = {
+            .cert_path = cert, .key_path = key, .ev = {.up = cli_up, .frame = cli_frame}};
     uint8_t buf[MSG] = {0};
     char addr[32];
     pthread_t th;

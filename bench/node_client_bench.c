@@ -52,9 +52,9 @@ static int send_one(struct node_client *nc, const char *contact, size_t i)
 
     /* 100 bytes, as the figures are for 100-byte messages */
     snprintf(text, sizeof(text), "%-100zu", i);
-    rc = node_client_call(nc, json_pack("{s:s, s:s, s:s}", "op", "send", "contact", contact, "text",
-                                        text),
-                          &result, &error, 30000);
+    rc = node_client_call(
+            nc, json_pack("{s:s, s:s, s:s}", "op", "send", "contact", contact, "text", text),
+            &result, &error, 30000);
     json_decref(result);
     json_decref(error);
     return rc == SOTTO_OK ? 0 : -1;
