@@ -253,6 +253,40 @@ static void peer_close(struct net_link *l, const uint8_t *in, size_t len)
         l->peer_close_code = (unsigned)in[0] << 8 | in[1];
 }
 
+/* What peer links and local API connections share once a connection exists: data in and
+ * out, the close, and the end of the wsi (which frees our link). Anything else goes to lws's
+ * HTTP handler. */
+static int link_io(struct lws *wsi, struct net_link *l, enum lws_callback_reasons reason,
+                   void *user, void *in, size_t len)
+{
+    switch (reason) {
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        return l != NULL ? link_receive(l, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        return l != NULL ? link_writeable(l) : -1;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (l != NULL)
+            peer_close(l, in, len);
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (l != NULL)
+            tell_down(l, l->peer_close_code != 0 ? "closed by the peer" : "closed");
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (l != NULL) {
+            tell_down(l, "connection lost");
+            lws_set_opaque_user_data(wsi, NULL);
+            link_free(l);
+        }
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
 static int link_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len)
 {
@@ -283,32 +317,10 @@ static int link_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
             return 0;
         }
         return link_established(l) ? 0 : -1;
-    case LWS_CALLBACK_RECEIVE:
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        return l != NULL ? link_receive(l, in, len) : -1;
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
-        return l != NULL ? link_writeable(l) : -1;
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (l != NULL)
-            peer_close(l, in, len);
-        return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (l != NULL) {
             tell_down(l, in != NULL && len > 0 ? (const char *)in : "connection failed");
             l->wsi = NULL;
-        }
-        return 0;
-    case LWS_CALLBACK_CLOSED:
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        if (l != NULL)
-            tell_down(l, l->peer_close_code != 0 ? "closed by the peer" : "closed");
-        return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        if (l != NULL) {
-            tell_down(l, "connection lost");
-            lws_set_opaque_user_data(wsi, NULL);
-            link_free(l);
         }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -318,7 +330,7 @@ static int link_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     default:
         break;
     }
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
+    return link_io(wsi, l, reason, user, in, len);
 }
 
 /* ---- the local API ---- */
@@ -373,29 +385,10 @@ static int api_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (loop->api.ev.up != NULL)
             loop->api.ev.up(loop->api.arg, l, NULL);
         return 0;
-    case LWS_CALLBACK_RECEIVE:
-        return l != NULL ? link_receive(l, in, len) : -1;
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        return l != NULL ? link_writeable(l) : -1;
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (l != NULL)
-            peer_close(l, in, len);
-        return 0;
-    case LWS_CALLBACK_CLOSED:
-        if (l != NULL)
-            tell_down(l, "closed");
-        return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        if (l != NULL) {
-            tell_down(l, "connection lost");
-            lws_set_opaque_user_data(wsi, NULL);
-            link_free(l);
-        }
-        return 0;
     default:
         break;
     }
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
+    return link_io(wsi, l, reason, user, in, len);
 }
 
 enum sotto_err net_loop_listen_api(struct net_loop *loop, const struct net_api_params *params)
