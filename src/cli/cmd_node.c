@@ -193,6 +193,24 @@ static int call_failed(json_t *error, enum sotto_err rc)
 
 #define SEEN_MAX 64
 
+/* One request to the running node (the reference to `req` is taken): CLI_EXIT_OK with *result
+ * set, or the exit code, the error already printed. */
+static int node_call(struct cli *cli, json_t *req, json_t **result)
+{
+    struct node_client *nc = NULL;
+    json_t *error = NULL;
+    enum sotto_err rc = node_client_open(&nc, &cli->env, cli->home, CONNECT_MS);
+
+    *result = NULL;
+    if (rc != SOTTO_OK) {
+        json_decref(req);
+        return no_node(cli, rc);
+    }
+    rc = node_client_call(nc, req, result, &error, CALL_MS);
+    node_client_free(nc);
+    return rc == SOTTO_OK ? CLI_EXIT_OK : call_failed(error, rc);
+}
+
 struct wait_ctx {
     const char *id; /* NULL until the send's answer came */
     bool delivered;
@@ -321,12 +339,10 @@ int cmd_history(struct cli *cli, int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     bool json = false;
     long limit = 50;
-    struct node_client *nc = NULL;
-    json_t *result = NULL, *error = NULL, *m;
+    json_t *result = NULL, *m;
     size_t i;
     char *end, esc[4 * 65536 + 1];
-    int c;
-    enum sotto_err rc;
+    int c, code;
 
     optind = 0; /* a full restart of getopt, which permutes arguments here */
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -348,16 +364,12 @@ int cmd_history(struct cli *cli, int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage_error("history", "give CONTACT");
-    rc = node_client_open(&nc, &cli->env, cli->home, CONNECT_MS);
-    if (rc != SOTTO_OK)
-        return no_node(cli, rc);
-    rc = node_client_call(nc,
-                          json_pack("{s:s, s:s, s:I}", "op", "history", "contact", argv[optind],
-                                    "limit", (json_int_t)limit),
-                          &result, &error, CALL_MS);
-    node_client_free(nc);
-    if (rc != SOTTO_OK)
-        return call_failed(error, rc);
+    code = node_call(cli,
+                     json_pack("{s:s, s:s, s:I}", "op", "history", "contact", argv[optind], "limit",
+                               (json_int_t)limit),
+                     &result);
+    if (code != CLI_EXIT_OK)
+        return code;
     if (json) {
         json_dumpf(result, stdout, JSON_COMPACT);
         putchar('\n');
@@ -389,22 +401,16 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     static const char usage[] = "Usage: sotto status [--json]\n"
                                 "\n"
                                 "Shows the running node: its ports and the peer links up.\n";
-    struct node_client *nc = NULL;
-    json_t *result = NULL, *error = NULL, *l;
+    json_t *result = NULL, *l;
     bool json = false;
     size_t i;
     int code = cli_parse_json_only(argc, argv, usage, &json);
-    enum sotto_err rc;
 
     if (code != 0)
         return code < 0 ? CLI_EXIT_OK : code;
-    rc = node_client_open(&nc, &cli->env, cli->home, CONNECT_MS);
-    if (rc != SOTTO_OK)
-        return no_node(cli, rc);
-    rc = node_client_call(nc, json_pack("{s:s}", "op", "status"), &result, &error, CALL_MS);
-    node_client_free(nc);
-    if (rc != SOTTO_OK)
-        return call_failed(error, rc);
+    code = node_call(cli, json_pack("{s:s}", "op", "status"), &result);
+    if (code != CLI_EXIT_OK)
+        return code;
     if (json) {
         json_dumpf(result, stdout, JSON_COMPACT);
         putchar('\n');
