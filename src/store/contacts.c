@@ -50,7 +50,7 @@ static enum sotto_err self_identity(struct store_profile *p, struct store_self *
     if (rc != SOTTO_OK)
         return rc;
     rc = self_identity_row(st, out);
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -70,7 +70,7 @@ static enum sotto_err self_addresses(struct store_profile *p, struct store_self 
         else
             rc = store_col_text(st, 0, out->addrs[out->n_addrs++], CARD_ADDR_MAX + 1);
     }
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -111,7 +111,7 @@ static enum sotto_err self_private_unseal(struct store_profile *p, uint8_t pub[s
     if (rc == SOTTO_OK && len != E2E_PRIV_LEN)
         rc = SOTTO_ECORRUPT;
 out:
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -236,7 +236,7 @@ static enum sotto_err contacts_collect(struct store_profile *p, sqlite3_stmt *st
             break;
         (*n)++;
     }
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     if (rc != SOTTO_OK)
         *n = 0;
     return rc;
@@ -334,7 +334,7 @@ enum sotto_err store_contacts_each(struct store_profile *p,
             break;
         rc = each(arg, &c);
     }
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -443,7 +443,7 @@ enum sotto_err store_refuse_own_key(struct store_profile *p, const uint8_t key[s
     if (rc != SOTTO_OK)
         return rc;
     rc = store_col_blob(st, 0, own, E2E_KEY_LEN);
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     if (rc == SOTTO_OK && memcmp(own, key, E2E_KEY_LEN) == 0)
         rc = SOTTO_EINVAL;
     return rc;

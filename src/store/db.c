@@ -29,9 +29,40 @@ enum sotto_err store_db_exec(struct store_profile *p, const char *sql)
     return rc == SQLITE_OK ? SOTTO_OK : store_db_error(p, rc, "exec");
 }
 
-enum sotto_err store_db_prepare(struct store_profile *p, const char *sql, sqlite3_stmt **st)
+enum sotto_err store_db_exec1(struct store_profile *p, const char *sql)
 {
-    int rc = sqlite3_prepare_v2(p->db, sql, -1, st, NULL);
+    sqlite3_stmt *st;
+    enum sotto_err rc = store_db_prepare(p, sql, &st);
+
+    return rc == SOTTO_OK ? store_db_run(p, st) : rc;
+}
+
+/* FNV-1a of the SQL text: the slot to start probing from. */
+static uint32_t sql_hash(const char *sql)
+{
+    uint32_t h = 2166136261u;
+
+    for (const unsigned char *c = (const unsigned char *)sql; *c != '\0'; c++)
+        h = (h ^ *c) * 16777619u;
+    return h;
+}
+
+/* The slot that holds `sql`, or the empty slot where it would go (NULL: the cache is full). */
+static struct store_stmt_slot *slot_of(struct store_profile *p, const char *sql, uint32_t h)
+{
+    for (size_t i = 0; i < STORE_STMT_CACHE; i++) {
+        struct store_stmt_slot *s = &p->stmts[(h + i) & (STORE_STMT_CACHE - 1)];
+
+        if (s->st == NULL || (s->hash == h && strcmp(sqlite3_sql(s->st), sql) == 0))
+            return s;
+    }
+    return NULL;
+}
+
+static enum sotto_err prepare_fresh(struct store_profile *p, const char *sql, unsigned flags,
+                                    sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v3(p->db, sql, -1, flags, st, NULL);
 
     if (rc == SQLITE_OK)
         return SOTTO_OK;
@@ -40,11 +71,59 @@ enum sotto_err store_db_prepare(struct store_profile *p, const char *sql, sqlite
     return store_db_error(p, rc, "prepare");
 }
 
+enum sotto_err store_db_prepare(struct store_profile *p, const char *sql, sqlite3_stmt **st)
+{
+    uint32_t h = sql_hash(sql);
+    struct store_stmt_slot *s = slot_of(p, sql, h);
+    enum sotto_err rc;
+
+    *st = NULL;
+    if (s == NULL || s->busy || (s->st == NULL && p->n_stmts >= STORE_STMT_CACHE * 3 / 4))
+        return prepare_fresh(p, sql, 0, st);
+    if (s->st == NULL) {
+        rc = prepare_fresh(p, sql, SQLITE_PREPARE_PERSISTENT, &s->st);
+        if (rc != SOTTO_OK)
+            return rc;
+        s->hash = h;
+        p->n_stmts++;
+    }
+    s->busy = true;
+    *st = s->st;
+    return SOTTO_OK;
+}
+
+void store_db_release(struct store_profile *p, sqlite3_stmt *st)
+{
+    const char *sql;
+    struct store_stmt_slot *s;
+
+    if (st == NULL)
+        return;
+    sql = sqlite3_sql(st);
+    s = sql != NULL ? slot_of(p, sql, sql_hash(sql)) : NULL;
+    if (s == NULL || s->st != st) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    s->busy = false;
+}
+
+void store_db_release_all(struct store_profile *p)
+{
+    for (size_t i = 0; i < STORE_STMT_CACHE; i++) {
+        sqlite3_finalize(p->stmts[i].st);
+        p->stmts[i] = (struct store_stmt_slot){0};
+    }
+    p->n_stmts = 0;
+}
+
 enum sotto_err store_db_bind_failed(struct store_profile *p, sqlite3_stmt *st)
 {
     int rc = sqlite3_errcode(p->db);
 
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return store_db_error(p, rc == SQLITE_OK ? SQLITE_MISUSE : rc, "bind");
 }
 
@@ -63,18 +142,18 @@ enum sotto_err store_db_run(struct store_profile *p, sqlite3_stmt *st)
     bool row;
     enum sotto_err rc = store_db_step(p, st, &row);
 
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
 enum sotto_err store_db_begin(struct store_profile *p)
 {
-    return store_db_exec(p, "BEGIN IMMEDIATE");
+    return store_db_exec1(p, "BEGIN IMMEDIATE");
 }
 
 enum sotto_err store_db_commit(struct store_profile *p)
 {
-    return store_db_exec(p, "COMMIT");
+    return store_db_exec1(p, "COMMIT");
 }
 
 void store_db_rollback(struct store_profile *p)
@@ -134,7 +213,7 @@ enum sotto_err store_db_row(struct store_profile *p, const char *sql, sqlite3_st
     if (rc == SOTTO_OK && !row)
         rc = none;
     if (rc != SOTTO_OK) {
-        sqlite3_finalize(*st);
+        store_db_release(p, *st);
         *st = NULL;
     }
     return rc;
@@ -148,7 +227,7 @@ enum sotto_err store_db_query_text(struct store_profile *p, const char *sql, cha
     if (rc != SOTTO_OK)
         return rc;
     rc = store_col_text(st, 0, out, cap);
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -161,7 +240,7 @@ enum sotto_err store_db_query_int(struct store_profile *p, const char *sql, int6
     if (rc != SOTTO_OK)
         return rc;
     *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 

@@ -66,7 +66,7 @@ enum sotto_err store_directory_get(struct store_profile *p, struct store_directo
         rc = SOTTO_ECORRUPT;
     if (rc == SOTTO_OK)
         out->registered_ms = (uint64_t)sqlite3_column_int64(st, 3);
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     if (rc == SOTTO_OK && (!pin_ok(out->pin) || out->url[0] == '\0'))
         rc = SOTTO_ECORRUPT;
     if (rc != SOTTO_OK)
@@ -183,7 +183,7 @@ static enum sotto_err mark_rows(struct store_profile *p, const uint32_t *ids, si
             return store_db_bind_failed(p, st);
         rc = store_db_step(p, st, &row);
     }
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -264,7 +264,7 @@ enum sotto_err store_signed_prekey_public(struct store_profile *p,
         rc = store_col_blob(st, 1, out->key, E2E_KEY_LEN);
     if (rc == SOTTO_OK)
         rc = store_col_blob(st, 2, out->sig, E2E_SIG_LEN);
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     if (rc != SOTTO_OK)
         memset(out, 0, sizeof(*out));
     return rc;
@@ -293,7 +293,7 @@ enum sotto_err store_prekeys_public(struct store_profile *p, bool pending_only,
         if (rc == SOTTO_OK)
             (*n)++;
     }
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     if (rc != SOTTO_OK)
         *n = 0;
     return rc;
@@ -488,7 +488,7 @@ static enum sotto_err contact_with(struct from_dir *fd, bool by_key, struct stor
         return store_db_bind_failed(fd->p, st);
     rc = store_db_step(fd->p, st, found);
     number = *found ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    store_db_release(fd->p, st);
     if (rc != SOTTO_OK || !*found)
         return rc;
     return contact_by_number(fd->p, (uint64_t)number, c);

@@ -152,7 +152,7 @@ enum sotto_err store_received_known(struct store_profile *p, const uint8_t peer[
         sqlite3_bind_blob(st, 2, msg_id, STORE_MSG_ID_LEN, SQLITE_STATIC) != SQLITE_OK)
         return store_db_bind_failed(p, st);
     rc = store_db_step(p, st, known);
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     if (rc != SOTTO_OK)
         *known = false;
     return rc;
@@ -418,7 +418,7 @@ store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN
             break;
         rc = outbox_row(p, st, &w);
     }
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -464,7 +464,7 @@ enum sotto_err store_outbox_peers_due(struct store_profile *p, uint64_t due_ms,
         if (rc == SOTTO_OK)
             rc = each(arg, peer, next_ms);
     }
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -511,8 +511,8 @@ static enum sotto_err delivered_run(struct store_profile *p, const uint8_t peer[
                               &drop);
     for (size_t i = 0; i < n && rc == SOTTO_OK; i++)
         rc = delivered_one(p, mark, drop, ids[i], peer, n_marked);
-    sqlite3_finalize(mark);
-    sqlite3_finalize(drop);
+    store_db_release(p, mark);
+    store_db_release(p, drop);
     return rc;
 }
 
@@ -673,6 +673,6 @@ enum sotto_err store_history_each(struct store_profile *p, int64_t contact_id, s
         if (rc == SOTTO_OK)
             rc = store_sealed_col(p, MSG_TABLE, w.m.id, st, 10, history_body_sink, &w);
     }
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }

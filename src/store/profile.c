@@ -308,6 +308,7 @@ static void db_close(struct store_profile *p)
 
     if (p->db == NULL)
         return;
+    store_db_release_all(p);
     rc = sqlite3_close_v2(p->db);
     if (rc != SQLITE_OK)
         log_warn(p->env->log, "%s: close: %s", p->dir, sqlite3_errstr(rc));
@@ -363,6 +364,7 @@ static enum sotto_err create_close(struct store_profile *p, enum sotto_err rc)
 
     if (p->db == NULL)
         return rc;
+    store_db_release_all(p);
     src = sqlite3_close(p->db);
     if (src == SQLITE_OK)
         p->db = NULL;

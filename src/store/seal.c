@@ -251,7 +251,7 @@ enum sotto_err store_keyring_kind(struct store_profile *p)
     if (rc != SOTTO_OK)
         return rc;
     rc = keyring_kind_parse(st, &p->has_passphrase);
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -295,7 +295,7 @@ static enum sotto_err keyring_load(struct store_profile *p, struct keyring_row *
     if (rc != SOTTO_OK)
         return rc;
     rc = keyring_row_parse(st, kr);
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 

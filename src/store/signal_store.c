@@ -15,13 +15,13 @@
 enum sotto_err store_op_begin(struct store_profile *p, bool *own)
 {
     *own = !store_tx_open(p);
-    return *own ? store_db_begin(p) : store_db_exec(p, "SAVEPOINT store_op");
+    return *own ? store_db_begin(p) : store_db_exec1(p, "SAVEPOINT store_op");
 }
 
 enum sotto_err store_op_end(struct store_profile *p, bool own, enum sotto_err rc)
 {
     if (rc == SOTTO_OK) {
-        rc = own ? store_db_commit(p) : store_db_exec(p, "RELEASE store_op");
+        rc = own ? store_db_commit(p) : store_db_exec1(p, "RELEASE store_op");
         if (rc == SOTTO_OK)
             return SOTTO_OK;
     }
@@ -126,7 +126,7 @@ static enum sotto_err sealed_row(struct store_profile *p, sqlite3_stmt *st, cons
         rc = SOTTO_ENOENT;
     if (rc == SOTTO_OK)
         rc = store_sealed_col(p, table, sqlite3_column_int64(st, 0), st, 1, sink, arg);
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -160,7 +160,7 @@ static enum sotto_err upsert_id(struct store_profile *p, sqlite3_stmt *st, int64
     *id = rc == SOTTO_OK ? sqlite3_column_int64(st, 0) : 0;
     if (rc == SOTTO_OK)
         rc = store_db_step(p, st, &row); /* RETURNING: the write completes at SQLITE_DONE */
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -393,7 +393,7 @@ static enum sotto_err trust_contact(struct store_profile *p, const uint8_t key[s
         *id = sqlite3_column_int64(st, 0);
         *held = sqlite3_column_int64(st, 1) != 0;
     }
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -413,7 +413,7 @@ static enum sotto_err trust_replaced(struct store_profile *p, const uint8_t key[
         return rc;
     rc = store_db_step(p, st, replaced);
     *replaced = rc == SOTTO_OK && *replaced && sqlite3_column_int64(st, 0) != 0;
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     return rc;
 }
 
@@ -468,7 +468,7 @@ static enum sotto_err hold_put(struct store_profile *p, int64_t contact_id,
     rc = store_db_step(p, st, &row);
     if (rc == SOTTO_OK)
         rc = row ? store_col_blob(st, 0, cur, E2E_KEY_LEN) : SOTTO_ENOENT;
-    sqlite3_finalize(st);
+    store_db_release(p, st);
     if (rc == SOTTO_OK && memcmp(cur, new_key, E2E_KEY_LEN) == 0)
         rc = SOTTO_EINVAL;
     if (rc != SOTTO_OK)

@@ -23,9 +23,21 @@
 
 struct sotto_env;
 
+/* Statements kept prepared for the life of the connection (db.c): the node runs the same few
+ * dozen on every message, and preparing them anew was a tenth of its time. */
+#define STORE_STMT_CACHE 128 /* slots; a power of two */
+
+struct store_stmt_slot {
+    uint32_t hash; /* of the SQL text */
+    bool busy;     /* handed out and not released yet */
+    sqlite3_stmt *st;
+};
+
 struct store_profile {
     const struct sotto_env *env; /* borrowed; outlives the profile */
     sqlite3 *db;                 /* owned */
+    struct store_stmt_slot stmts[STORE_STMT_CACHE];
+    size_t n_stmts;
     uint8_t *datakey;            /* owned, secret_alloc() memory; NULL while locked */
     bool has_passphrase;
     char dir[PROFILE_PATH_MAX];
@@ -36,11 +48,23 @@ struct store_profile {
  * to SOTTO_EDB) and logs SQLite's message, which never holds a bound value. */
 
 enum sotto_err store_db_error(const struct store_profile *p, int rc, const char *what);
+/* Runs `sql`, which may hold several statements, prepared anew (migrations, settings). */
 enum sotto_err store_db_exec(struct store_profile *p, const char *sql);
+/* Runs the one statement `sql` that returns no row, from the connection's prepared ones. */
+enum sotto_err store_db_exec1(struct store_profile *p, const char *sql);
+/* Hands out `sql` prepared: the connection's kept statement for that text when it is free (it
+ * is kept from the first use on), else a fresh one (the same text used again while in use, or
+ * the cache full). Give it back with store_db_release(), never sqlite3_finalize(). */
 enum sotto_err store_db_prepare(struct store_profile *p, const char *sql, sqlite3_stmt **st);
-/* Finalizes `st` after a failed sqlite3_bind_*() and maps the connection's error. */
+/* Gives back a statement from store_db_prepare(): a kept one is reset with its bindings
+ * cleared (which also ends a read it was stepping through), any other finalized. NULL is
+ * ignored. */
+void store_db_release(struct store_profile *p, sqlite3_stmt *st);
+/* Finalizes every kept statement: before the connection closes. */
+void store_db_release_all(struct store_profile *p);
+/* Releases `st` after a failed sqlite3_bind_*() and maps the connection's error. */
 enum sotto_err store_db_bind_failed(struct store_profile *p, sqlite3_stmt *st);
-/* Steps a statement that returns no row, then finalizes it (also on failure). */
+/* Steps a statement that returns no row, then releases it (also on failure). */
 enum sotto_err store_db_run(struct store_profile *p, sqlite3_stmt *st);
 /* Steps once: SOTTO_OK with *row set to whether a row came. */
 enum sotto_err store_db_step(struct store_profile *p, sqlite3_stmt *st, bool *row);
@@ -50,7 +74,7 @@ enum sotto_err store_db_commit(struct store_profile *p);
 void store_db_rollback(struct store_profile *p);
 
 /* Prepares `sql`, which has no parameters, and steps to its first row: `none` when no row came.
- * On success the caller reads the row and finalizes *st; on failure *st is NULL. */
+ * On success the caller reads the row and releases *st; on failure *st is NULL. */
 enum sotto_err store_db_row(struct store_profile *p, const char *sql, sqlite3_stmt **st,
                             enum sotto_err none);
 /* The first column of the first row of `sql` as an integer; SOTTO_EDB when no row came. */

@@ -256,7 +256,7 @@ static void table_hash(struct sess_peer *pe, crypto_generichash_state *h, const 
         }
     }
     cr_assert(!row, "%s: read every row", table);
-    sqlite3_finalize(st);
+    store_db_release(pe->p, st);
 }
 
 void tables_digest(struct sess_peer *pe, uint8_t out[static 32])
