@@ -1,97 +1,37 @@
 /* src/cli/cmd_chat.c: sotto chat CONTACT, the full-duplex terminal chat.
  *
- * The terminal lives on the main thread: libedit in unbuffered mode when stdin and stdout are
- * terminals, plain lines otherwise. The node's events arrive on a second thread, which owns a
- * local API connection of its own (a node_client is not thread-safe) and queues them, with a
- * wake-up pipe; the main thread waits in pselect() on the terminal and that pipe, so that it
- * neither spins nor lags. Requests (send, history, status) go through the main thread's own
- * connection. With no node running, the node runs in-process on a third thread for as long as
- * the chat lasts (it holds the node lock and writes api.json like a daemon), and the chat talks
- * to it through its local API as it would to a daemon: libsignal and the profile stay on the
- * node's thread. */
-#define _XOPEN_SOURCE 700 /* wcwidth */
-
+ * The terminal lives on the main thread (chat_term.c): libedit in unbuffered mode when stdin and
+ * stdout are terminals, plain lines otherwise. The node's events arrive on a second thread
+ * (chat_events.c), which owns a local API connection of its own (a node_client is not
+ * thread-safe) and queues them, with a wake-up pipe; the main thread waits in pselect() on the
+ * terminal and that pipe, so that it neither spins nor lags. Requests (send, history, status) go
+ * through the main thread's own connection. With no node running, the node runs in-process on a
+ * third thread for as long as the chat lasts (chat_node.c), and the chat talks to it through its
+ * local API as it would to a daemon. This file parses the command line, reaches the node and the
+ * contact, and shows what happens: messages and their marks, links, the /commands. */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <histedit.h>
 #include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/select.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <wchar.h>
 
 #include <jansson.h>
 
+#include "cli/chat.h"
 #include "cli/cli.h"
 #include "node/client.h"
-#include "node/node.h"
-#include "node/runfile.h"
 #include "util/text.h"
-#include "util/tlscert.h"
 #include "wire/wire.h"
 
-#define DEFAULT_LISTEN "0.0.0.0:8766"
-#define CONNECT_MS     5000
 #define CALL_MS        30000
-#define SLICE_MS       250 /* the event thread's wait: then it looks at the quit flag */
-#define LINGER_MS      30000
 #define SHOWN_AT_START 10
 #define HISTORY_CMD    20
-#define TEXT_MAX       65536
-#define ADDR_MAX       80
-#define ID_HEX         33
-
-enum chat_mode { MODE_AUTO, MODE_CONNECT, MODE_LISTEN };
-enum style { ST_PLAIN, ST_DIM, ST_WARN };
-enum item_kind { ITEM_EVENT, ITEM_LOG, ITEM_GONE };
-
-#define SIG_QUIT  1
-#define SIG_WINCH 2
-#define SIG_CONT  4
-
-/* Set by the handler, read and cleared by the main thread while the signals are blocked: they
- * are unblocked only inside pselect(), and the handler blocks them all while it runs. */
-static volatile sig_atomic_t signals_seen;
-
-/* One thing for the main thread, from any thread. */
-struct item {
-    struct item *next;
-    enum item_kind kind;
-    char text[]; /* the event's JSON, or a log line */
-};
-
-struct inbox {
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* the event thread's start */
-    struct item *head, **tail;
-    int wake[2]; /* a byte when the queue stops being empty */
-};
-
-/* The node, when it runs in this process. */
-struct inproc {
-    struct node_params np;
-    char cert[PROFILE_PATH_MAX + 32], key[PROFILE_PATH_MAX + 32];
-    int lock;
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool ready;
-    enum sotto_err rc;
-    struct node *node; /* under mu; NULL once the node thread is done with it */
-};
 
 /* A line sent in this chat, until it is delivered. */
 struct sent {
@@ -101,82 +41,7 @@ struct sent {
     bool one_row;
 };
 
-struct chat {
-    struct cli *cli;
-    const char *query; /* CONTACT as given */
-    const char *connect;
-    char connect_addr[ADDR_MAX];
-    const char *listen;
-    enum chat_mode mode;
-    bool mode_given;
-
-    char name[256];     /* the contact's name as the node has it */
-    char shown[4 * 64]; /* the same, escaped */
-    json_int_t contact_id;
-    unsigned peer_port;
-    struct node_client *req; /* owned; the main thread's connection */
-    struct inbox q;
-    struct inproc *ip; /* NULL when a daemon runs the node */
-    pthread_t ev_thread;
-    bool ev_started, ev_ready, ev_done; /* under q.mu */
-    enum sotto_err ev_rc;
-    atomic_bool quit;
-
-    EditLine *el;
-    History *hist;
-    bool tty, color, hidden, stdin_open;
-    char prompt[300];
-    size_t prompt_w;
-    unsigned long rows_out;
-    struct sent *sent;
-    size_t n_sent, cap_sent;
-    char (*seen)[ID_HEX]; /* ids shown at start, so that an event does not show one twice */
-    size_t n_seen;
-    char *rx; /* plain mode: bytes of a line not yet ended */
-    size_t rx_len;
-    bool rx_skip;
-    bool done;
-    int code;
-    uint64_t linger_until_ms;
-};
-
 /* ---- small helpers ---- */
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static char *vfmt_alloc(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-static char *vfmt_alloc(const char *fmt, va_list ap)
-{
-    va_list again;
-    int n;
-    char *s;
-
-    va_copy(again, ap);
-    n = vsnprintf(NULL, 0, fmt, again);
-    va_end(again);
-    if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
-        return NULL;
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    return s;
-}
-
-static char *fmt_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt_alloc(const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-
-    va_start(ap, fmt);
-    s = vfmt_alloc(fmt, ap);
-    va_end(ap);
-    return s;
-}
 
 /* Peer-supplied text made harmless for the terminal (owned; NULL on allocation failure). */
 static char *escaped(const char *s)
@@ -209,417 +74,7 @@ static void when_text(json_int_t ms, char out[static 32])
              &tm);
 }
 
-static unsigned term_cols(void)
-{
-    struct winsize ws;
-
-    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-        return ws.ws_col;
-    return 80;
-}
-
-static size_t wide_width(const wchar_t *s, size_t n)
-{
-    size_t w = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        int cw = wcwidth(s[i]);
-        w += cw >= 0 ? (size_t)cw : 2; /* libedit shows a control character as ^X */
-    }
-    return w;
-}
-
-/* Columns that `s` (UTF-8) takes on the terminal. */
-static size_t text_width(const char *s)
-{
-    size_t n = mbstowcs(NULL, s, 0), w;
-    wchar_t *ws;
-
-    if (n == (size_t)-1) { /* not this locale's text: libedit shows such bytes as \ooo */
-        for (w = 0; *s != '\0'; s++)
-            w += (unsigned char)*s >= 0x80 ? 4 : (unsigned char)*s < 0x20 ? 2 : 1;
-        return w;
-    }
-    if ((ws = calloc(n + 1, sizeof(*ws))) == NULL)
-        return strlen(s);
-    mbstowcs(ws, s, n + 1);
-    w = wide_width(ws, n);
-    free(ws);
-    return w;
-}
-
-/* ---- the queue from the other threads ---- */
-
-static void inbox_push(struct inbox *q, enum item_kind kind, const char *text)
-{
-    size_t len = strlen(text);
-    struct item *it = malloc(sizeof(*it) + len + 1);
-    bool was_empty;
-    ssize_t w;
-
-    if (it == NULL)
-        return; /* out of memory: one line lost is all we can do */
-    it->next = NULL;
-    it->kind = kind;
-    memcpy(it->text, text, len + 1);
-    pthread_mutex_lock(&q->mu);
-    was_empty = q->head == NULL;
-    *q->tail = it;
-    q->tail = &it->next;
-    pthread_mutex_unlock(&q->mu);
-    if (was_empty) {
-        w = write(q->wake[1], "", 1); /* a full pipe already wakes the reader */
-        (void)w;
-    }
-}
-
-static struct item *inbox_take(struct inbox *q)
-{
-    char buf[64];
-    struct item *it;
-
-    while (read(q->wake[0], buf, sizeof(buf)) > 0)
-        ;
-    pthread_mutex_lock(&q->mu);
-    it = q->head;
-    q->head = NULL;
-    q->tail = &q->head;
-    pthread_mutex_unlock(&q->mu);
-    return it;
-}
-
-static void items_free(struct item *it)
-{
-    while (it != NULL) {
-        struct item *next = it->next;
-        free(it);
-        it = next;
-    }
-}
-
-static int inbox_init(struct inbox *q)
-{
-    q->head = NULL;
-    q->tail = &q->head;
-    if (pipe(q->wake) != 0)
-        return -1;
-    for (int i = 0; i < 2; i++) {
-        fcntl(q->wake[i], F_SETFL, fcntl(q->wake[i], F_GETFL) | O_NONBLOCK);
-        fcntl(q->wake[i], F_SETFD, FD_CLOEXEC);
-    }
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
-    return 0;
-}
-
-static void inbox_clear(struct inbox *q)
-{
-    items_free(inbox_take(q));
-    close(q->wake[0]);
-    close(q->wake[1]);
-    pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cv);
-}
-
-/* The log sink while the chat runs: every thread's log lines go through the queue, so that none
- * lands in the middle of the line being typed. */
-static void chat_log_sink(void *ctx, enum sotto_log_level level, const char *file, int line,
-                          const char *func, const char *msg)
-{
-    static const char *const names[] = {[SOTTO_LOG_ERROR] = "error",
-                                        [SOTTO_LOG_WARN] = "warn",
-                                        [SOTTO_LOG_INFO] = "info",
-                                        [SOTTO_LOG_DEBUG] = "debug"};
-    struct chat *ch = ctx;
-    char text[1200];
-
-    if (level == SOTTO_LOG_DEBUG)
-        snprintf(text, sizeof(text), "sotto: %s: %s (%s:%d %s)", names[level], msg, file, line,
-                 func);
-    else
-        snprintf(text, sizeof(text), "sotto: %s: %s", names[level], msg);
-    inbox_push(&ch->q, ITEM_LOG, text);
-}
-
-/* ---- the event thread ---- */
-
-static void on_event(void *arg, json_t *ev)
-{
-    struct chat *ch = arg;
-    char *text = json_dumps(ev, JSON_COMPACT);
-
-    if (text != NULL)
-        inbox_push(&ch->q, ITEM_EVENT, text);
-    free(text);
-}
-
-static void on_wake_signal(int sig)
-{
-    (void)sig; /* only interrupts the event thread's poll() */
-}
-
-static void *events_main(void *arg)
-{
-    struct chat *ch = arg;
-    struct node_client *c = NULL;
-    sigset_t wake;
-    enum sotto_err rc = node_client_open(&c, &ch->cli->env, ch->cli->home, CONNECT_MS);
-
-    sigemptyset(&wake);
-    sigaddset(&wake, SIGUSR1);
-    pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-    pthread_mutex_lock(&ch->q.mu);
-    ch->ev_rc = rc;
-    ch->ev_ready = true;
-    pthread_cond_signal(&ch->q.cv);
-    pthread_mutex_unlock(&ch->q.mu);
-    if (rc == SOTTO_OK) {
-        node_client_on_event(c, on_event, ch);
-        while (!atomic_load(&ch->quit) && !node_client_gone(c))
-            node_client_wait(c, SLICE_MS);
-        if (!atomic_load(&ch->quit))
-            inbox_push(&ch->q, ITEM_GONE, "");
-        node_client_free(c);
-    }
-    pthread_mutex_lock(&ch->q.mu);
-    ch->ev_done = true;
-    pthread_cond_signal(&ch->q.cv);
-    pthread_mutex_unlock(&ch->q.mu);
-    return NULL;
-}
-
-static enum sotto_err events_start(struct chat *ch)
-{
-    enum sotto_err rc;
-
-    if (pthread_create(&ch->ev_thread, NULL, events_main, ch) != 0)
-        return SOTTO_ENOMEM;
-    ch->ev_started = true;
-    pthread_mutex_lock(&ch->q.mu);
-    while (!ch->ev_ready)
-        pthread_cond_wait(&ch->q.cv, &ch->q.mu);
-    rc = ch->ev_rc;
-    pthread_mutex_unlock(&ch->q.mu);
-    return rc;
-}
-
-/* node_client cannot be woken from another thread, and with libwebsockets 4.1 a wait's
- * deadline fires only when the loop next wakes for something else (its timer callback runs at
- * the start of a service pass, which then polls until lws's own next timer): SIGUSR1
- * interrupts the event thread's poll() until it has seen the quit flag. */
-static void events_stop(struct chat *ch)
-{
-    struct timespec ts;
-
-    if (!ch->ev_started)
-        return;
-    atomic_store(&ch->quit, true);
-    pthread_mutex_lock(&ch->q.mu);
-    while (!ch->ev_done) {
-        pthread_kill(ch->ev_thread, SIGUSR1);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&ch->q.cv, &ch->q.mu, &ts);
-    }
-    pthread_mutex_unlock(&ch->q.mu);
-    pthread_join(ch->ev_thread, NULL);
-    ch->ev_started = false;
-}
-
-/* ---- the node in this process ---- */
-
-static void *node_main(void *arg)
-{
-    struct inproc *ip = arg;
-    struct node *n = NULL;
-    enum sotto_err rc = node_create(&n, &ip->np);
-
-    pthread_mutex_lock(&ip->mu);
-    ip->rc = rc;
-    ip->node = n;
-    ip->ready = true;
-    pthread_cond_signal(&ip->cv);
-    pthread_mutex_unlock(&ip->mu);
-    if (rc != SOTTO_OK)
-        return NULL;
-    node_run(n);
-    pthread_mutex_lock(&ip->mu);
-    ip->node = NULL;
-    pthread_mutex_unlock(&ip->mu);
-    node_free(n);
-    return NULL;
-}
-
-static void inproc_stop(struct chat *ch)
-{
-    struct inproc *ip = ch->ip;
-
-    if (ip == NULL)
-        return;
-    pthread_mutex_lock(&ip->mu);
-    if (ip->node != NULL)
-        node_stop(ip->node);
-    pthread_mutex_unlock(&ip->mu);
-    if (ip->started)
-        pthread_join(ip->thread, NULL);
-    pthread_mutex_destroy(&ip->mu);
-    pthread_cond_destroy(&ip->cv);
-    close(ip->lock);
-    free(ip);
-    ch->ip = NULL;
-}
-
-static void inbox_to_stderr(struct chat *ch)
-{
-    struct item *all = inbox_take(&ch->q);
-
-    for (struct item *it = all; it != NULL; it = it->next)
-        if (it->kind == ITEM_LOG)
-            fprintf(stderr, "%s\n", it->text);
-    items_free(all);
-}
-
-/* Runs the node on its own thread; returns once it serves (api.json written) or failed. */
-static int inproc_run(struct chat *ch, struct inproc *ip)
-{
-    enum sotto_err rc;
-
-    if (pthread_create(&ip->thread, NULL, node_main, ip) != 0)
-        return cli_fail(ch->cli, SOTTO_ENOMEM, "starting the node");
-    ip->started = true;
-    pthread_mutex_lock(&ip->mu);
-    while (!ip->ready)
-        pthread_cond_wait(&ip->cv, &ip->mu);
-    rc = ip->rc;
-    pthread_mutex_unlock(&ip->mu);
-    if (rc != SOTTO_OK) {
-        inbox_to_stderr(ch); /* the node's log says why */
-        return cli_fail(ch->cli, rc, "starting the node");
-    }
-    return CLI_EXIT_OK;
-}
-
-static int inproc_prepare(struct chat *ch, struct inproc *ip)
-{
-    struct cli *cli = ch->cli;
-    bool generated;
-    enum sotto_err rc;
-
-    snprintf(ip->cert, sizeof(ip->cert), "%s/node-cert.pem", cli->home);
-    snprintf(ip->key, sizeof(ip->key), "%s/node-key.pem", cli->home);
-    rc = tls_self_signed_ensure(&cli->env, ip->cert, ip->key, "sotto-node", &generated);
-    if (rc != SOTTO_OK)
-        return cli_fail(cli, rc, "making the node's TLS certificate");
-    ip->np.env = &cli->env;
-    ip->np.profile = cli->profile;
-    ip->np.profile_dir = cli->home;
-    ip->np.listen = ch->mode == MODE_CONNECT ? NULL
-                    : ch->listen != NULL     ? ch->listen
-                                             : DEFAULT_LISTEN;
-    ip->np.api_port = 0;
-    ip->np.no_dial = ch->mode == MODE_LISTEN; /* wait, dial nobody */
-    ip->np.cert_path = ip->cert;
-    ip->np.key_path = ip->key;
-    rc = cli_e2e(cli, &ip->np.e2e);
-    if (rc != SOTTO_OK)
-        return cli_fail(cli, rc, "starting the node");
-    return inproc_run(ch, ip);
-}
-
-/* No node runs for the profile: runs one here. -1 when another process took the node lock
- * meanwhile (a daemon starting: the caller connects to it instead). */
-static int inproc_start(struct chat *ch)
-{
-    struct cli *cli = ch->cli;
-    struct inproc *ip;
-    int code = cli_open_profile(cli), lock = -1;
-    enum sotto_err rc;
-
-    if (code == CLI_EXIT_OK)
-        code = cli_unlock_profile(cli);
-    if (code != CLI_EXIT_OK)
-        return code;
-    rc = node_lock_take(cli->home, &lock);
-    if (rc == SOTTO_EEXIST)
-        return -1;
-    if (rc != SOTTO_OK)
-        return cli_fail(cli, rc, "taking the node lock");
-    ip = calloc(1, sizeof(*ip));
-    if (ip == NULL) {
-        close(lock);
-        return cli_fail(cli, SOTTO_ENOMEM, "starting the node");
-    }
-    ip->lock = lock;
-    pthread_mutex_init(&ip->mu, NULL);
-    pthread_cond_init(&ip->cv, NULL);
-    ch->ip = ip; /* inproc_stop() releases it all, whatever stage it reached */
-    code = inproc_prepare(ch, ip);
-    if (code != CLI_EXIT_OK)
-        inproc_stop(ch);
-    return code;
-}
-
-/* ---- output ---- */
-
-/* Takes the prompt and the line being typed off the screen (the cursor goes to where the
- * prompt began), so that what is printed next lands above it; ui_show() puts it back. */
-static void ui_hide(struct chat *ch)
-{
-    const LineInfoW *li;
-    size_t col, row;
-
-    if (ch->el == NULL || ch->hidden)
-        return;
-    li = el_wline(ch->el);
-    col = ch->prompt_w + wide_width(li->buffer, (size_t)(li->cursor - li->buffer));
-    row = col / term_cols();
-    if (row > 0)
-        printf("\033[%zuA", row);
-    fputs("\r\033[J", stdout);
-    ch->hidden = true;
-}
-
-static void ui_show(struct chat *ch)
-{
-    fflush(stdout);
-    if (ch->el == NULL || !ch->hidden)
-        return;
-    el_set(ch->el, EL_REFRESH);
-    ch->hidden = false;
-}
-
-static void out_line(struct chat *ch, enum style st, const char *text)
-{
-    static const char *const on[] = {
-            [ST_PLAIN] = "", [ST_DIM] = "\033[2m", [ST_WARN] = "\033[1;31m"};
-
-    ui_hide(ch);
-    if (ch->color && st != ST_PLAIN)
-        printf("%s%s\033[0m\n", on[st], text != NULL ? text : "(out of memory)");
-    else
-        printf("%s\n", text != NULL ? text : "(out of memory)");
-    ch->rows_out++;
-    if (ch->el == NULL)
-        fflush(stdout);
-}
-
-static void out_fmt(struct chat *ch, enum style st, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void out_fmt(struct chat *ch, enum style st, const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-
-    va_start(ap, fmt);
-    s = vfmt_alloc(fmt, ap);
-    va_end(ap);
-    out_line(ch, st, s);
-    free(s);
-}
+/* ---- sent lines and their marks ---- */
 
 static const char *mark_of(const char *state)
 {
@@ -631,8 +86,6 @@ static const char *mark_of(const char *state)
         return "";
     return "  ✓";
 }
-
-/* ---- sent lines and their marks ---- */
 
 static struct sent *sent_find(struct chat *ch, const char *id)
 {
@@ -682,8 +135,7 @@ static void on_delivered(struct chat *ch, const char *id)
     if (s == NULL)
         return;
     if (ch->el != NULL && s->row == ch->rows_out && s->one_row) {
-        ui_hide(ch); /* the line just above the prompt: its mark changes in place */
-        printf("\033[1A\r\033[K%s  ✓✓\n", s->line);
+        out_mark_last(ch, s->line, "  ✓✓"); /* the line just above the prompt */
     } else {
         text = strstr(s->line, " → ");
         text = text != NULL ? text + strlen(" → ") : s->line;
@@ -692,6 +144,15 @@ static void on_delivered(struct chat *ch, const char *id)
                 strlen(preview) < strlen(text) ? "…" : "");
     }
     sent_drop(ch, s);
+}
+
+size_t chat_undelivered(const struct chat *ch)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ch->n_sent; i++)
+        n += ch->sent[i].row != 0;
+    return n;
 }
 
 /* ---- requests through the main thread's connection ---- */
@@ -945,7 +406,7 @@ static void on_event_item(struct chat *ch, const char *text)
     json_decref(ev);
 }
 
-static void drain(struct chat *ch)
+void chat_drain(struct chat *ch)
 {
     struct item *all = inbox_take(&ch->q);
     char *esc;
@@ -1002,7 +463,7 @@ static void command(struct chat *ch, const char *line)
     }
 }
 
-static void handle_line(struct chat *ch, char *line)
+void chat_handle_line(struct chat *ch, char *line)
 {
     size_t n = strlen(line);
 
@@ -1016,273 +477,6 @@ static void handle_line(struct chat *ch, char *line)
         line++;
     if (line[0] != '\0')
         send_line(ch, line);
-}
-
-static void tty_line_done(struct chat *ch, char *line)
-{
-    HistEvent hev;
-    size_t rows = (ch->prompt_w + text_width(line)) / term_cols() + 1;
-
-    /* libedit moved below the line: take the typed line off, it comes back with its marks */
-    printf("\033[%zuA\r\033[J", rows);
-    el_set(ch->el, EL_UNBUFFERED, 0); /* a fresh, empty line (the readline emulation's way) */
-    el_set(ch->el, EL_UNBUFFERED, 1);
-    ch->hidden = false;
-    if (line[0] != '\0')
-        history(ch->hist, &hev, H_ENTER, line);
-    handle_line(ch, line);
-}
-
-static void tty_input(struct chat *ch)
-{
-    struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
-    const char *buf;
-    char *line;
-    int n = 0;
-
-    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0) {
-        ch->done = true; /* the terminal is gone */
-        return;
-    }
-    errno = 0;
-    buf = el_gets(ch->el, &n);
-    if (buf == NULL) {
-        if (n < 0 && errno != 0 && errno != EINTR && errno != EAGAIN)
-            ch->done = true;
-        return;
-    }
-    if (n == 1 && buf[0] == '\x04') { /* Ctrl-D on an empty line */
-        ch->done = true;
-        return;
-    }
-    if (n < 1 || buf[n - 1] != '\n')
-        return; /* still typing */
-    line = strndup(buf, (size_t)n - 1);
-    if (line != NULL)
-        tty_line_done(ch, line);
-    free(line);
-}
-
-/* Lines sent in this chat and not delivered yet. */
-static size_t undelivered(const struct chat *ch)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < ch->n_sent; i++)
-        n += ch->sent[i].row != 0;
-    return n;
-}
-
-static void plain_eof(struct chat *ch)
-{
-    ch->stdin_open = false;
-    if (ch->ip == NULL || undelivered(ch) == 0) {
-        ch->done = true;
-        return;
-    }
-    /* the node goes away with the chat: give what was sent a chance to arrive */
-    ch->linger_until_ms = mono_ms() + LINGER_MS;
-    fprintf(stderr, "sotto: waiting for delivery (up to %d s)...\n", LINGER_MS / 1000);
-}
-
-static void plain_input(struct chat *ch)
-{
-    char *nl, *p;
-    ssize_t got;
-
-    got = read(STDIN_FILENO, ch->rx + ch->rx_len, TEXT_MAX + 1 - ch->rx_len);
-    if (got < 0 && (errno == EINTR || errno == EAGAIN))
-        return;
-    if (got <= 0) {
-        if (ch->rx_len > 0 && !ch->rx_skip) { /* a last line without its newline */
-            ch->rx[ch->rx_len] = '\0';
-            handle_line(ch, ch->rx);
-        }
-        ch->rx_len = 0;
-        plain_eof(ch);
-        return;
-    }
-    ch->rx_len += (size_t)got;
-    p = ch->rx;
-    while (!ch->done && (nl = memchr(p, '\n', ch->rx_len - (size_t)(p - ch->rx))) != NULL) {
-        *nl = '\0';
-        if (!ch->rx_skip)
-            handle_line(ch, p);
-        ch->rx_skip = false;
-        p = nl + 1;
-    }
-    ch->rx_len -= (size_t)(p - ch->rx);
-    memmove(ch->rx, p, ch->rx_len);
-    if (ch->rx_len > TEXT_MAX) { /* no newline within the cap: the line is refused whole */
-        out_fmt(ch, ST_WARN, "✗ not sent: a line longer than %d bytes", TEXT_MAX);
-        ch->rx_len = 0;
-        ch->rx_skip = true;
-    }
-}
-
-/* ---- the terminal ---- */
-
-static char *prompt_fn(EditLine *el)
-{
-    struct chat *ch = NULL;
-
-    el_get(el, EL_CLIENTDATA, &ch);
-    return ch != NULL ? ch->prompt : (char *)"> ";
-}
-
-static int tty_open(struct chat *ch)
-{
-    HistEvent hev;
-
-    snprintf(ch->prompt, sizeof(ch->prompt), "%s> ", ch->shown);
-    ch->prompt_w = text_width(ch->prompt);
-    ch->hist = history_init();
-    ch->el = el_init("sotto", stdin, stdout, stderr);
-    if (ch->hist == NULL || ch->el == NULL)
-        return -1;
-    history(ch->hist, &hev, H_SETSIZE, 500);
-    el_set(ch->el, EL_CLIENTDATA, ch);
-    el_set(ch->el, EL_EDITOR, "emacs");
-    el_set(ch->el, EL_HIST, history, ch->hist);
-    el_set(ch->el, EL_PROMPT, prompt_fn);
-    el_source(ch->el, NULL); /* the user's ~/.editrc, if any */
-    ch->hidden = true;       /* nothing drawn yet */
-    el_set(ch->el, EL_UNBUFFERED, 1);
-    ch->hidden = false;
-    return 0;
-}
-
-static void tty_close(struct chat *ch)
-{
-    if (ch->el != NULL) {
-        ui_hide(ch);
-        fflush(stdout);
-        el_end(ch->el); /* the terminal as it was */
-        ch->el = NULL;
-    }
-    if (ch->hist != NULL)
-        history_end(ch->hist);
-    ch->hist = NULL;
-}
-
-/* After Ctrl-Z and fg: the terminal modes may be the shell's; the line typed is kept. */
-static void tty_resume(struct chat *ch)
-{
-    const LineInfo *li = el_line(ch->el);
-    char *saved = strndup(li->buffer, (size_t)(li->lastchar - li->buffer));
-
-    el_set(ch->el, EL_UNBUFFERED, 0);
-    el_set(ch->el, EL_UNBUFFERED, 1);
-    if (saved != NULL && saved[0] != '\0')
-        el_insertstr(ch->el, saved);
-    free(saved);
-    fputs("\r\033[J", stdout); /* the prompt drawn by the reset: drawn again with the line */
-    el_set(ch->el, EL_REFRESH);
-}
-
-static void on_signals(struct chat *ch)
-{
-    int seen = signals_seen;
-
-    signals_seen = 0;
-    if (seen & SIG_QUIT)
-        ch->done = true;
-    if (ch->el == NULL)
-        return;
-    if (seen & SIG_CONT)
-        tty_resume(ch);
-    if (seen & SIG_WINCH) {
-        fputs("\r\033[J", stdout);
-        el_resize(ch->el);
-        ch->hidden = true;
-        ch->rows_out++; /* the terminal reflowed: no mark is changed in place any more */
-    }
-}
-
-static void on_signal(int sig)
-{
-    signals_seen |= sig == SIGWINCH ? SIG_WINCH : sig == SIGCONT ? SIG_CONT : SIG_QUIT;
-}
-
-/* Signals come only to the main thread, and only inside pselect(): the threads started after
- * this inherit the blocked mask. `open` gets the mask to wait with. */
-static void signals_setup(sigset_t *open, sigset_t *saved)
-{
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGCONT};
-    struct sigaction sa;
-    sigset_t block;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&block);
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaddset(&block, sigs[i]);
-    sa.sa_mask = block;
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaction(sigs[i], &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    sa.sa_handler = on_wake_signal;
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaddset(&block, SIGUSR1); /* the event thread unblocks it for itself */
-    pthread_sigmask(SIG_BLOCK, &block, saved);
-    *open = *saved;
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigdelset(open, sigs[i]);
-    sigaddset(open, SIGUSR1);
-}
-
-static void wait_once(struct chat *ch, const sigset_t *open)
-{
-    fd_set rd;
-    struct timespec ts, *tsp = NULL;
-    uint64_t now;
-    int nfds = ch->q.wake[0] + 1;
-
-    FD_ZERO(&rd);
-    FD_SET(ch->q.wake[0], &rd);
-    if (ch->stdin_open) {
-        FD_SET(STDIN_FILENO, &rd);
-        nfds = nfds > STDIN_FILENO + 1 ? nfds : STDIN_FILENO + 1;
-    }
-    if (ch->linger_until_ms != 0) {
-        now = mono_ms();
-        now = now < ch->linger_until_ms ? ch->linger_until_ms - now : 0;
-        ts.tv_sec = (time_t)(now / 1000);
-        ts.tv_nsec = (long)(now % 1000) * 1000000;
-        tsp = &ts;
-    }
-    if (pselect(nfds, &rd, NULL, NULL, tsp, open) < 0) {
-        FD_ZERO(&rd);
-        if (errno != EINTR)
-            ch->done = true;
-    }
-    on_signals(ch);
-    if (FD_ISSET(ch->q.wake[0], &rd))
-        drain(ch);
-    if (!ch->done && ch->stdin_open && FD_ISSET(STDIN_FILENO, &rd)) {
-        if (ch->el != NULL)
-            tty_input(ch);
-        else
-            plain_input(ch);
-    }
-}
-
-static void run_loop(struct chat *ch, const sigset_t *open)
-{
-    while (!ch->done) {
-        wait_once(ch, open);
-        if (ch->linger_until_ms != 0 && !ch->done) {
-            if (undelivered(ch) == 0) {
-                ch->done = true;
-            } else if (mono_ms() >= ch->linger_until_ms) {
-                ch->done = true;
-                ch->code = CLI_EXIT_QUEUED;
-            }
-        }
-        if (!ch->done)
-            ui_show(ch);
-    }
 }
 
 /* ---- starting and ending ---- */
@@ -1374,7 +568,7 @@ static void greet(struct chat *ch)
 
 static void finish(struct chat *ch)
 {
-    size_t left = undelivered(ch);
+    size_t left = chat_undelivered(ch);
 
     if (ch->ip != NULL && left > 0 && ch->code != CLI_EXIT_QUEUED)
         out_fmt(ch, ST_DIM,
