@@ -108,6 +108,31 @@ static bool token_ok(const char *t)
     return true;
 }
 
+enum sotto_err node_runfile_parse(const uint8_t *text, size_t len, struct node_runinfo *out)
+{
+    json_t *o, *port, *pid, *token;
+    enum sotto_err rc = SOTTO_ECORRUPT;
+
+    memset(out, 0, sizeof(*out));
+    if (text == NULL || len > NODE_RUNFILE_MAX)
+        return SOTTO_ECORRUPT;
+    o = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL);
+    port = json_object_get(o, "port");
+    pid = json_object_get(o, "pid");
+    token = json_object_get(o, "token");
+    if (json_is_object(o) && json_is_integer(port) && json_integer_value(port) > 0 &&
+        json_integer_value(port) <= 65535 && json_is_integer(pid) && json_integer_value(pid) > 0 &&
+        json_integer_value(pid) <= PID_MAX_OK && json_is_string(token) &&
+        token_ok(json_string_value(token))) {
+        out->port = (unsigned)json_integer_value(port);
+        out->pid = (pid_t)json_integer_value(pid);
+        memcpy(out->token, json_string_value(token), NODE_TOKEN_LEN + 1);
+        rc = SOTTO_OK;
+    }
+    json_decref(o);
+    return rc;
+}
+
 enum sotto_err node_runfile_read(const struct sotto_env *env, const char *profile_dir,
                                  struct node_runinfo *out)
 {
@@ -115,7 +140,6 @@ enum sotto_err node_runfile_read(const struct sotto_env *env, const char *profil
     uint8_t *text = NULL;
     size_t len = 0;
     struct stat st;
-    json_t *o = NULL, *port, *pid, *token;
     enum sotto_err rc;
 
     memset(out, 0, sizeof(*out));
@@ -132,24 +156,12 @@ enum sotto_err node_runfile_read(const struct sotto_env *env, const char *profil
         return SOTTO_ECORRUPT;
     if (rc != SOTTO_OK)
         return rc;
-    o = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL);
-    port = json_object_get(o, "port");
-    pid = json_object_get(o, "pid");
-    token = json_object_get(o, "token");
-    rc = SOTTO_ECORRUPT;
-    if (json_is_object(o) && json_is_integer(port) && json_integer_value(port) > 0 &&
-        json_integer_value(port) <= 65535 && json_is_integer(pid) && json_integer_value(pid) > 0 &&
-        json_integer_value(pid) <= PID_MAX_OK && json_is_string(token) &&
-        token_ok(json_string_value(token))) {
-        out->port = (unsigned)json_integer_value(port);
-        out->pid = (pid_t)json_integer_value(pid);
-        memcpy(out->token, json_string_value(token), NODE_TOKEN_LEN + 1);
-        /* a node that died without removing its file: no node */
-        rc = kill(out->pid, 0) == 0 || errno == EPERM ? SOTTO_OK : SOTTO_ENOENT;
-    }
+    rc = node_runfile_parse(text, len, out);
+    /* a node that died without removing its file: no node */
+    if (rc == SOTTO_OK && kill(out->pid, 0) != 0 && errno != EPERM)
+        rc = SOTTO_ENOENT;
     if (rc != SOTTO_OK)
         sodium_memzero(out, sizeof(*out));
-    json_decref(o);
     sodium_memzero(text, len);
     sotto_free(env, text);
     return rc;

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "sotto/err.h"
@@ -35,6 +36,12 @@ void node_token_new(const struct sotto_env *env, char out[static NODE_TOKEN_LEN 
 enum sotto_err node_runfile_write(const char *profile_dir, const struct node_runinfo *info);
 /* Removes api.json when it is still ours (its pid is this process's). */
 void node_runfile_remove(const struct sotto_env *env, const char *profile_dir);
+
+/* Parses api.json's bytes (untrusted: at most NODE_RUNFILE_MAX of them, every member checked,
+ * members it does not know ignored): SOTTO_OK with *out filled, else SOTTO_ECORRUPT with *out
+ * zeroed. Does not ask whether the pid runs. Borrows `text` for the call; writes nothing else.
+ * Any thread may call it. */
+enum sotto_err node_runfile_parse(const uint8_t *text, size_t len, struct node_runinfo *out);
 
 /* Reads and checks api.json: SOTTO_ENOENT when there is none or its process is gone (a node
  * that died without cleaning up); SOTTO_EPERM when it is readable by others (a token anyone

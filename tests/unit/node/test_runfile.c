@@ -135,3 +135,30 @@ Test(runfile, a_file_others_can_read_or_that_is_not_a_nodes_is_refused)
     cr_assert_eq(symlink("/etc/hostname", path), 0);
     cr_assert_eq(node_runfile_read(&env, dir, &out), SOTTO_ECORRUPT, "a symbolic link");
 }
+
+Test(runfile, parsing_accepts_what_a_node_writes_and_ignores_members_it_does_not_know)
+{
+    const char tok[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char text[256];
+    uint8_t *big;
+    struct node_runinfo out;
+
+    snprintf(text, sizeof(text), "{\"port\":8767,\"pid\":99999999,\"token\":\"%s\"}", tok);
+    cr_assert_eq(node_runfile_parse((const uint8_t *)text, strlen(text), &out), SOTTO_ECORRUPT,
+                 "a pid above Linux's ceiling");
+    snprintf(text, sizeof(text),
+             "{ \"token\": \"%s\", \"pid\": 4194304, \"port\": 1, \"v\": [] }\n", tok);
+    cr_assert_eq(node_runfile_parse((const uint8_t *)text, strlen(text), &out), SOTTO_OK);
+    cr_assert_eq(out.port, 1);
+    cr_assert_eq(out.pid, 4194304, "no process needs to run: parsing asks nothing of the system");
+    cr_assert_str_eq(out.token, tok);
+    big = malloc(NODE_RUNFILE_MAX + 1);
+    cr_assert_not_null(big);
+    memset(big, ' ', NODE_RUNFILE_MAX + 1);
+    memcpy(big, text, strlen(text));
+    cr_assert_eq(node_runfile_parse(big, NODE_RUNFILE_MAX, &out), SOTTO_OK, "blanks up to the cap");
+    cr_assert_eq(node_runfile_parse(big, NODE_RUNFILE_MAX + 1, &out), SOTTO_ECORRUPT,
+                 "one byte over the cap, however harmless");
+    cr_assert_eq(out.token[0], '\0', "nothing of a refused file is kept");
+    free(big);
+}
