@@ -1,12 +1,16 @@
 /* bench/link_bench.c: the baselines the node's latency is judged against, measured in the same
  * run: a 100-byte ping-pong over raw TCP on loopback, and over our peer-link transport alone
  * (TLS 1.3 WebSocket through libwebsockets, src/net/link.c) with no node logic. Each: R round
- * trips after a warm-up, p50 and p99, then round trips per second.
- * Usage: link-bench CERT KEY R */
+ * trips after a warm-up, p50 and p99, then round trips per second. With C, also C fresh links,
+ * one after the other: dial, TCP, TLS 1.3 handshake and WebSocket upgrade, then one 100-byte
+ * ping-pong, the baseline of a first message to a new contact: p50 and max of the time to the
+ * link being up and to the pong.
+ * Usage: link-bench CERT KEY R [C] */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +123,7 @@ struct side {
     struct net_loop *loop;
     struct net_link *link;
     size_t got;
+    bool down;
     volatile int ready;
 };
 
@@ -154,14 +159,73 @@ static void cli_frame(void *arg, struct net_link *l, const uint8_t *data, size_t
     client.got++;
 }
 
-static void bench_wss(const struct sotto_env *env, const char *cert, const char *key, size_t r)
+static void cli_down(void *arg, struct net_link *l, unsigned code, const char *why)
+{
+    (void)arg;
+    (void)code;
+    (void)why;
+    if (client.link == l)
+        client.link = NULL;
+    client.down = true;
+}
+
+static void cli_dial_failed(void *arg, void *cookie, const char *why)
+{
+    (void)arg;
+    (void)cookie;
+    fprintf(stderr, "link-bench: a dial failed: %s\n", why);
+    exit(1);
+}
+
+/* C fresh links, one at a time, after a few that are not counted (the first pays for loading
+ * what OpenSSL loads lazily) */
+static void bench_connects(const char *addr, size_t c)
+{
+    uint8_t buf[MSG] = {0};
+    double *up = calloc(c, sizeof(*up)), *pong = calloc(c, sizeof(*pong)), t0, t_up;
+
+    for (size_t i = 0; i < 5 + c; i++) {
+        size_t want = client.got + 1;
+
+        client.down = false;
+        t0 = now_s();
+        net_link_dial(client.loop, addr, NULL);
+        while (client.link == NULL)
+            net_loop_once(client.loop, true);
+        t_up = now_s();
+        net_link_send(client.link, buf, MSG);
+        while (client.got < want)
+            net_loop_once(client.loop, true);
+        if (i >= 5) {
+            up[i - 5] = t_up - t0;
+            pong[i - 5] = now_s() - t0;
+        }
+        net_link_close(client.link, NET_CLOSE_NORMAL, "done");
+        while (!client.down)
+            net_loop_once(client.loop, true);
+    }
+    qsort(up, c, sizeof(*up), cmp_double);
+    qsort(pong, c, sizeof(*pong), cmp_double);
+    printf("connect_up_p50 %.3f ms\nconnect_up_max %.3f ms\n", up[c / 2] * 1e3, up[c - 1] * 1e3);
+    printf("connect_pong_p50 %.3f ms\nconnect_pong_max %.3f ms\n", pong[c / 2] * 1e3,
+           pong[c - 1] * 1e3);
+    free(up);
+    free(pong);
+}
+
+static void bench_wss(const struct sotto_env *env, const char *cert, const char *key, size_t r,
+                      size_t c)
 {
     struct net_link_params sp = {.listen = "127.0.0.1:0",
                                  .cert_path = cert,
                                  .key_path = key,
                                  .ev = {.frame = srv_frame}};
-    struct net_link_params cp = {
-            .cert_path = cert, .key_path = key, .ev = {.up = cli_up, .frame = cli_frame}};
+    struct net_link_params cp = {.cert_path = cert,
+                                 .key_path = key,
+                                 .ev = {.up = cli_up,
+                                        .frame = cli_frame,
+                                        .down = cli_down,
+                                        .dial_failed = cli_dial_failed}};
     uint8_t buf[MSG] = {0};
     char addr[32];
     pthread_t th;
@@ -188,6 +252,12 @@ static void bench_wss(const struct sotto_env *env, const char *cert, const char 
             lat[i - WARMUP] = now_s() - t0;
     }
     report("wss", lat, r, now_s() - start);
+    if (c > 0) {
+        net_link_close(client.link, NET_CLOSE_NORMAL, "done");
+        while (!client.down)
+            net_loop_once(client.loop, true);
+        bench_connects(addr, c);
+    }
     net_loop_stop(server.loop);
     pthread_join(th, NULL);
     net_loop_free(client.loop);
@@ -199,16 +269,18 @@ int main(int argc, char **argv)
 {
     struct sotto_log log;
     struct sotto_env env;
-    size_t r;
+    size_t r, c = 0;
 
-    if (argc != 4) {
-        fprintf(stderr, "usage: link-bench CERT KEY ROUNDS\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: link-bench CERT KEY ROUNDS [CONNECTS]\n");
         return 2;
     }
     r = (size_t)strtoul(argv[3], NULL, 10);
+    if (argc == 5)
+        c = (size_t)strtoul(argv[4], NULL, 10);
     sotto_log_init(&log);
     sotto_env_init(&env, &log);
     bench_tcp(r);
-    bench_wss(&env, argv[1], argv[2], r);
+    bench_wss(&env, argv[1], argv[2], r, c);
     return 0;
 }

@@ -9,3 +9,5 @@ openssl speed -elapsed -seconds 1 sha512 2>/dev/null | tail -1
 "$BUILD/bench/identity-bench" "${BENCH_RUNS:-5}"
 bash bench/directory.sh "$BUILD" "${BENCH_SECONDS:-10}"
 /usr/bin/python3 bench/node.py "$BUILD" "${BENCH_NODE_N:-1000}" "${BENCH_NODE_M:-2000}"
+/usr/bin/python3 bench/first_contact.py "$BUILD" "${BENCH_FIRST_K:-15}"
+/usr/bin/python3 bench/link_memory.py "$BUILD" "${BENCH_LINKS:-1000}"
