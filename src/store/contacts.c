@@ -338,6 +338,24 @@ enum sotto_err store_contacts_each(struct store_profile *p,
     return rc;
 }
 
+enum sotto_err store_contact_get(struct store_profile *p, int64_t id, struct store_contact *out)
+{
+    sqlite3_stmt *st;
+    enum sotto_err rc;
+    bool row = false;
+
+    rc = store_db_prepare(p, "SELECT " CONTACT_COLS " FROM contacts WHERE id = ?", &st);
+    if (rc != SOTTO_OK)
+        return rc;
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+        return store_db_bind_failed(p, st);
+    rc = store_db_step(p, st, &row);
+    if (rc == SOTTO_OK)
+        rc = row ? contact_row(st, out) : SOTTO_ENOENT;
+    store_db_release(p, st);
+    return rc;
+}
+
 /* Runs a statement on one contact; SOTTO_ENOENT when it changed no row. */
 static enum sotto_err contact_change(struct store_profile *p, sqlite3_stmt *st)
 {
@@ -656,6 +674,7 @@ enum sotto_err store_contact_import_card(struct store_profile *p, const struct i
 {
     struct import im = {.p = p, .card = card, .as_name = as_name, .accept_new_key = accept_new_key};
     enum sotto_err rc = import_check(card, as_name);
+    bool own;
 
     if (result != NULL)
         memset(result, 0, sizeof(*result));
@@ -667,20 +686,14 @@ enum sotto_err store_contact_import_card(struct store_profile *p, const struct i
     rc = store_addrs_json(p->env, card->addrs, card->n_addrs, &im.addrs);
     if (rc != SOTTO_OK)
         goto out;
-    rc = store_db_begin(p);
+    rc = store_op_begin(p, &own);
     if (rc != SOTTO_OK)
         goto out;
     rc = import_run(&im);
-    if (rc != SOTTO_OK)
-        goto out;
-    if (result != NULL) {
+    if (rc == SOTTO_OK && result != NULL)
         rc = contact_by_id(p, im.id, result);
-        if (rc != SOTTO_OK)
-            goto out;
-    }
-    rc = store_db_commit(p);
+    rc = store_op_end(p, own, rc);
 out:
-    store_db_rollback(p);
     sotto_free(p->env, im.addrs);
     if (previous != NULL && im.found &&
         (rc == SOTTO_EKEYCHANGED || (rc == SOTTO_OK && im.what == STORE_IMPORT_KEY_REPLACED)))

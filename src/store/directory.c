@@ -131,17 +131,14 @@ static enum sotto_err remember_run(struct store_profile *p, const char *url, con
 enum sotto_err store_directory_remember(struct store_profile *p, const char *url, const char *pin)
 {
     enum sotto_err rc;
+    bool own;
 
     if (!url_ok(url) || !pin_ok(pin))
         return SOTTO_EINVAL;
-    rc = store_db_begin(p);
+    rc = store_op_begin(p, &own);
     if (rc != SOTTO_OK)
         return rc;
-    rc = remember_run(p, url, pin);
-    if (rc == SOTTO_OK)
-        rc = store_db_commit(p);
-    store_db_rollback(p);
-    return rc;
+    return store_op_end(p, own, remember_run(p, url, pin));
 }
 
 static enum sotto_err identity_username(struct store_profile *p, const char *username)
@@ -207,31 +204,25 @@ enum sotto_err store_directory_registered(struct store_profile *p, const char *u
                                           const uint32_t *ids, size_t n)
 {
     enum sotto_err rc;
+    bool own;
 
     if (!url_ok(url) || !pin_ok(pin) || !username_ok(username) || (n > 0 && ids == NULL) ||
         when_ms > INT64_MAX)
         return SOTTO_EINVAL;
-    rc = store_db_begin(p);
+    rc = store_op_begin(p, &own);
     if (rc != SOTTO_OK)
         return rc;
-    rc = registered_run(p, url, pin, username, when_ms, ids, n);
-    if (rc == SOTTO_OK)
-        rc = store_db_commit(p);
-    store_db_rollback(p);
-    return rc;
+    return store_op_end(p, own, registered_run(p, url, pin, username, when_ms, ids, n));
 }
 
 enum sotto_err store_directory_forget_registration(struct store_profile *p)
 {
-    enum sotto_err rc = store_db_begin(p);
+    bool own;
+    enum sotto_err rc = store_op_begin(p, &own);
 
     if (rc != SOTTO_OK)
         return rc;
-    rc = registration_clear(p);
-    if (rc == SOTTO_OK)
-        rc = store_db_commit(p);
-    store_db_rollback(p);
-    return rc;
+    return store_op_end(p, own, registration_clear(p));
 }
 
 /* ---- prekeys for the directory ---- */
@@ -303,17 +294,14 @@ enum sotto_err store_prekeys_mark_uploaded(struct store_profile *p, const uint32
                                            uint64_t when_ms)
 {
     enum sotto_err rc;
+    bool own;
 
     if ((n > 0 && ids == NULL) || when_ms > INT64_MAX)
         return SOTTO_EINVAL;
-    rc = store_db_begin(p);
+    rc = store_op_begin(p, &own);
     if (rc != SOTTO_OK)
         return rc;
-    rc = mark_rows(p, ids, n, when_ms);
-    if (rc == SOTTO_OK)
-        rc = store_db_commit(p);
-    store_db_rollback(p);
-    return rc;
+    return store_op_end(p, own, mark_rows(p, ids, n, when_ms));
 }
 
 struct prekey_add {
@@ -403,17 +391,15 @@ enum sotto_err store_prekeys_add(struct store_profile *p, struct e2e_ctx *e2e, u
 {
     struct prekey_add job = {.p = p};
     enum sotto_err rc;
+    bool own;
 
     *first_id = 0;
     if (e2e == NULL || count == 0 || count > PREKEYS_ADD_MAX || p->datakey == NULL)
         return SOTTO_EINVAL;
-    rc = store_db_begin(p);
+    rc = store_op_begin(p, &own);
     if (rc != SOTTO_OK)
         return rc;
-    rc = prekeys_add_run(&job, e2e, count);
-    if (rc == SOTTO_OK)
-        rc = store_db_commit(p);
-    store_db_rollback(p);
+    rc = store_op_end(p, own, prekeys_add_run(&job, e2e, count));
     if (rc == SOTTO_OK)
         *first_id = job.first;
     return rc;
@@ -629,6 +615,7 @@ enum sotto_err store_contact_from_directory(struct store_profile *p,
     struct from_dir fd = {.p = p, .a = a, .accept_new_key = accept_new_key};
     struct store_contact stored;
     enum sotto_err rc = account_check(a);
+    bool own;
 
     if (result != NULL)
         memset(result, 0, sizeof(*result));
@@ -639,14 +626,13 @@ enum sotto_err store_contact_from_directory(struct store_profile *p,
     fd.now = (sqlite3_int64)sotto_now_ms(p->env);
     rc = store_addrs_json(p->env, a->addrs, a->n_addrs, &fd.addrs);
     if (rc == SOTTO_OK)
-        rc = store_db_begin(p);
-    if (rc == SOTTO_OK)
+        rc = store_op_begin(p, &own);
+    if (rc == SOTTO_OK) {
         rc = from_dir_run(&fd);
-    if (rc == SOTTO_OK)
-        rc = contact_by_number(p, a->number, &stored);
-    if (rc == SOTTO_OK)
-        rc = store_db_commit(p);
-    store_db_rollback(p);
+        if (rc == SOTTO_OK)
+            rc = contact_by_number(p, a->number, &stored);
+        rc = store_op_end(p, own, rc);
+    }
     sotto_free(p->env, fd.addrs);
     if (previous != NULL && fd.has_user && !fd.has_key &&
         (rc == SOTTO_EKEYCHANGED || (rc == SOTTO_OK && fd.what == STORE_IMPORT_KEY_REPLACED)))

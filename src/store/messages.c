@@ -391,8 +391,24 @@ static enum sotto_err outbox_row(struct store_profile *p, sqlite3_stmt *st, stru
     return w->each(w->arg, e);
 }
 
+/* The walks, one SQL text each so that each stays prepared: ?1 the peer, ?2 the limit, ?3 the
+ * time an attempt must be due by (SENDABLE). */
+static const char *const outbox_sql[] = {
+        [STORE_OUTBOX_ALL] = "SELECT " OUTBOX_COLS " FROM outbox o JOIN messages m "
+                             "ON m.id = o.message_id WHERE o.peer_key = ?1 "
+                             "ORDER BY o.seq IS NULL, o.seq, o.id LIMIT ?2",
+        [STORE_OUTBOX_WAITING] = "SELECT " OUTBOX_COLS " FROM outbox o JOIN messages m "
+                                 "ON m.id = o.message_id WHERE o.peer_key = ?1 "
+                                 "AND o.seq IS NULL ORDER BY o.id LIMIT ?2",
+        [STORE_OUTBOX_SENDABLE] = "SELECT " OUTBOX_COLS " FROM outbox o JOIN messages m "
+                                  "ON m.id = o.message_id WHERE o.peer_key = ?1 "
+                                  "AND o.seq IS NOT NULL AND (o.attempts = 0 OR o.next_ms <= ?3) "
+                                  "ORDER BY o.seq LIMIT ?2",
+};
+
 enum sotto_err
-store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN], size_t max,
+store_outbox_walk(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN],
+                  enum store_outbox_filter which, uint64_t due_ms, size_t max,
                   enum sotto_err (*each)(void *arg, const struct store_outbox_entry *e), void *arg)
 {
     struct outbox_walk w = {.each = each, .arg = arg};
@@ -400,17 +416,16 @@ store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN
     enum sotto_err rc;
     bool row = true;
 
-    if (each == NULL)
+    if (each == NULL || (unsigned)which > STORE_OUTBOX_SENDABLE)
         return SOTTO_EINVAL;
-    rc = store_db_prepare(p,
-                          "SELECT " OUTBOX_COLS " FROM outbox o JOIN messages m "
-                          "ON m.id = o.message_id WHERE o.peer_key = ?1 "
-                          "ORDER BY o.seq IS NULL, o.seq, o.id LIMIT ?2",
-                          &st);
+    rc = store_db_prepare(p, outbox_sql[which], &st);
     if (rc != SOTTO_OK)
         return rc;
     if (sqlite3_bind_blob(st, 1, peer, E2E_KEY_LEN, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max) != SQLITE_OK)
+        sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max) != SQLITE_OK ||
+        (which == STORE_OUTBOX_SENDABLE &&
+         sqlite3_bind_int64(st, 3, due_ms > INT64_MAX ? INT64_MAX : (sqlite3_int64)due_ms) !=
+                 SQLITE_OK))
         return store_db_bind_failed(p, st);
     while (rc == SOTTO_OK) {
         rc = store_db_step(p, st, &row);
@@ -420,6 +435,13 @@ store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN
     }
     store_db_release(p, st);
     return rc;
+}
+
+enum sotto_err
+store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN], size_t max,
+                  enum sotto_err (*each)(void *arg, const struct store_outbox_entry *e), void *arg)
+{
+    return store_outbox_walk(p, peer, STORE_OUTBOX_ALL, 0, max, each, arg);
 }
 
 static enum sotto_err peer_due_row(sqlite3_stmt *st, uint8_t peer[static E2E_KEY_LEN],
@@ -501,8 +523,8 @@ static enum sotto_err delivered_run(struct store_profile *p, const uint8_t peer[
 
     rc = store_db_prepare(p,
                           "UPDATE messages SET state = 3 WHERE direction = 1 AND msg_id = ?1 "
-                          "AND state != 3 AND id IN (SELECT message_id FROM outbox "
-                          "WHERE peer_key = ?2)",
+                          "AND state != 3 AND EXISTS (SELECT 1 FROM outbox "
+                          "WHERE message_id = messages.id AND peer_key = ?2)",
                           &mark);
     if (rc == SOTTO_OK)
         rc = store_db_prepare(p,

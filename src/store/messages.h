@@ -120,6 +120,20 @@ enum sotto_err
 store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN], size_t max,
                   enum sotto_err (*each)(void *arg, const struct store_outbox_entry *e), void *arg);
 
+/* Which entries a walk hands out. */
+enum store_outbox_filter {
+    STORE_OUTBOX_ALL,     /* as store_outbox_each() */
+    STORE_OUTBOX_WAITING, /* waiting ones only, oldest first */
+    /* encrypted ones to send now, in encryption order: never attempted, or due by `due_ms`
+     * (UINT64_MAX: every encrypted one, for a link that just came up) */
+    STORE_OUTBOX_SENDABLE
+};
+/* store_outbox_each() restricted to `which`. */
+enum sotto_err
+store_outbox_walk(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN],
+                  enum store_outbox_filter which, uint64_t due_ms, size_t max,
+                  enum sotto_err (*each)(void *arg, const struct store_outbox_entry *e), void *arg);
+
 /* Calls `each` for every peer with an outbox entry due at or before `due_ms`, with the earliest
  * such time, earliest first: whom to dial or flush. Stops at and returns its first error; `each`
  * must not write to the outbox. */

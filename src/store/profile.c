@@ -675,6 +675,24 @@ void store_tx_rollback(struct store_profile *p)
     store_db_rollback(p);
 }
 
+enum sotto_err store_tx_step_begin(struct store_profile *p)
+{
+    return store_tx_open(p) ? store_db_exec1(p, "SAVEPOINT tx_step") : SOTTO_EINVAL;
+}
+
+enum sotto_err store_tx_step_end(struct store_profile *p, enum sotto_err rc)
+{
+    if (rc == SOTTO_OK) {
+        rc = store_db_exec1(p, "RELEASE tx_step");
+        if (rc == SOTTO_OK)
+            return SOTTO_OK;
+    }
+    /* undo the step, then end it; the transaction goes on */
+    (void)store_db_exec1(p, "ROLLBACK TO tx_step");
+    (void)store_db_exec1(p, "RELEASE tx_step");
+    return rc;
+}
+
 bool store_tx_open(const struct store_profile *p)
 {
     return p->db != NULL && !sqlite3_get_autocommit(p->db);

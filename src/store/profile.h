@@ -69,12 +69,18 @@ const char *store_profile_dir(const struct store_profile *p);
 bool store_profile_has_passphrase(const struct store_profile *p);
 /* Transactions (SQLite BEGIN IMMEDIATE), for work that must commit together: a decrypt with the
  * plaintext it produced, an encrypt with its outbox row (DESIGN.md, "End-to-end encryption").
- * Functions of this header that open a transaction of their own (card import, directory
- * bookkeeping) fail with SOTTO_EDB inside one; those of store/messages.h and
- * store/signal_store.h join it. Rollback is a no-op when none is open. */
+ * Every write of the store's headers joins an open transaction (as a savepoint that a failure
+ * undoes alone) or, with none open, runs in one of its own. Rollback is a no-op when none is
+ * open. */
 enum sotto_err store_tx_begin(struct store_profile *p);
 enum sotto_err store_tx_commit(struct store_profile *p);
 void store_tx_rollback(struct store_profile *p);
+/* A step inside the open transaction (a SAVEPOINT; SOTTO_EINVAL when none is open), for work
+ * that must succeed or fail as a whole while the transaction goes on: store_tx_step_end()
+ * keeps what the step wrote when `rc` is SOTTO_OK and undoes it otherwise, and returns `rc`
+ * (or the error of keeping it). Steps nest. */
+enum sotto_err store_tx_step_begin(struct store_profile *p);
+enum sotto_err store_tx_step_end(struct store_profile *p, enum sotto_err rc);
 /* Durability of commits on this connection: `full` (the default: a commit survives a power cut;
  * SQLite synchronous=FULL) or not (synchronous=NORMAL in WAL mode: a commit survives the
  * process crashing, not the machine; the node's --sync=normal, an opt-in). */
@@ -132,6 +138,8 @@ enum sotto_err store_contact_find(struct store_profile *p, const char *query,
 enum sotto_err store_contacts_each(struct store_profile *p,
                                    enum sotto_err (*each)(void *arg, const struct store_contact *c),
                                    void *arg);
+/* Reads contact `id` into *out: SOTTO_ENOENT when there is none. */
+enum sotto_err store_contact_get(struct store_profile *p, int64_t id, struct store_contact *out);
 /* Removes the contact and its key history. SOTTO_ENOENT when there is no such contact. */
 enum sotto_err store_contact_remove(struct store_profile *p, int64_t id);
 /* Sets or clears the verified mark, only if the contact's key is still `key` (the key whose

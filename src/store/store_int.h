@@ -38,7 +38,7 @@ struct store_profile {
     sqlite3 *db;                 /* owned */
     struct store_stmt_slot stmts[STORE_STMT_CACHE];
     size_t n_stmts;
-    uint8_t *datakey;            /* owned, secret_alloc() memory; NULL while locked */
+    uint8_t *datakey; /* owned, secret_alloc() memory; NULL while locked */
     bool has_passphrase;
     char dir[PROFILE_PATH_MAX];
 };
