@@ -23,6 +23,7 @@
 #define EXPORTER_LABEL "EXPORTER-Channel-Binding"
 #define HANDSHAKE_S    10
 #define CLOSE_WHY_MAX  120
+#define WRITE_BURST    256 /* messages one WRITEABLE callback may write */
 
 struct out_msg {
     struct out_msg *next;
@@ -221,12 +222,16 @@ static int link_receive(struct net_link *l, const void *in, size_t len)
     return l->wsi != NULL ? 0 : -1;
 }
 
-/* One write per WRITEABLE callback (lws's rule); -1 closes after a close frame. */
+/* Writes what is queued, oldest first: one message, then more while the socket takes them
+ * without blocking and nothing is left half sent (lws_send_pipe_choked(): lws's condition for
+ * a second write in one WRITEABLE callback), up to WRITE_BURST. Messages that leave together
+ * arrive together, and the peer handles them in one turn (one commit). -1 closes after a close
+ * frame. */
 static int link_writeable(struct net_link *l)
 {
-    struct out_msg *m = l->head;
+    struct out_msg *m;
 
-    if (m == NULL) {
+    if (l->head == NULL) {
         if (l->closing) {
             lws_close_reason(l->wsi, (enum lws_close_status)l->close_code,
                              (unsigned char *)l->close_why, strlen(l->close_why));
@@ -234,14 +239,18 @@ static int link_writeable(struct net_link *l)
         }
         return 0;
     }
-    if (lws_write(l->wsi, m->buf + LWS_PRE, m->len, l->api ? LWS_WRITE_TEXT : LWS_WRITE_BINARY) <
-        (int)m->len)
-        return -1;
-    l->head = m->next;
-    if (l->head == NULL)
-        l->tail = NULL;
-    l->queued -= m->len;
-    sotto_free(l->loop->env, m);
+    for (int i = 0; (m = l->head) != NULL && i < WRITE_BURST; i++) {
+        if (i > 0 && lws_send_pipe_choked(l->wsi))
+            break;
+        if (lws_write(l->wsi, m->buf + LWS_PRE, m->len,
+                      l->api ? LWS_WRITE_TEXT : LWS_WRITE_BINARY) < (int)m->len)
+            return -1;
+        l->head = m->next;
+        if (l->head == NULL)
+            l->tail = NULL;
+        l->queued -= m->len;
+        sotto_free(l->loop->env, m);
+    }
     if (l->head != NULL || l->closing)
         lws_callback_on_writable(l->wsi);
     return 0;
@@ -763,9 +772,14 @@ unsigned net_loop_port(const struct net_loop *loop)
 
 void net_loop_run(struct net_loop *loop)
 {
-    while (!loop->stop)
-        if (lws_service(loop->ctx, 0) < 0)
+    while (!loop->stop) {
+        int rc = lws_service(loop->ctx, 0);
+
+        if (loop->p.ev.pass_end != NULL)
+            loop->p.ev.pass_end(loop->p.arg);
+        if (rc < 0)
             break;
+    }
 }
 
 void net_loop_once(struct net_loop *loop, bool wait)

@@ -46,6 +46,10 @@ struct net_link_events {
     void (*down)(void *arg, struct net_link *l, unsigned code, const char *why);
     /* net_loop_wake() was called (from any thread): on the loop's thread. May be NULL. */
     void (*wake)(void *arg);
+    /* One turn of net_loop_run() is over: whatever was ready (frames, connections, timers,
+     * wakes) has been handed out. The node commits what the turn wrote here, then sends what
+     * waited for the commit (group commit). May be NULL. */
+    void (*pass_end)(void *arg);
 };
 
 struct net_link_params {
@@ -67,7 +71,7 @@ enum sotto_err net_loop_create(struct net_loop **out, const struct sotto_env *en
 /* Closes every link (down is called for each) and frees the loop. NULL is a no-op. */
 void net_loop_free(struct net_loop *loop);
 
-/* Runs the loop until net_loop_stop(). */
+/* Runs the loop until net_loop_stop(), calling `pass_end` after each turn. */
 void net_loop_run(struct net_loop *loop);
 /* Runs one pass of the loop; with `wait`, first waits for an event or the next timer. */
 void net_loop_once(struct net_loop *loop, bool wait);
