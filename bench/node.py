@@ -10,6 +10,7 @@ then:
   - idle RSS of a node;
   - the cost of one fsync on this disk (the default durability pays one per commit on each side).
 Usage: node.py BUILD_DIR [N] [M]"""
+import json
 import os
 import signal
 import socket
@@ -42,6 +43,33 @@ def figures(text):
         if len(parts) == 3:
             out[parts[0]] = float(parts[1])
     return out
+
+
+def times_of(home):
+    """The node's cumulative time counters (sotto status --json: "times")."""
+    out = subprocess.run([SOTTO, "status", "--json"], env=dict(os.environ, SOTTO_HOME=home),
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["times"]
+
+
+def where(before, after, label):
+    d = {k: after[k] - before[k] for k in after}
+    per = max(d["encrypted"] + d["decrypted"], 1)
+    return (f"{label}: {d['encrypted']} encrypted in {d['encrypt_us'] / 1e3:.1f} ms, "
+            f"{d['decrypted']} decrypted in {d['decrypt_us'] / 1e3:.1f} ms (Signal and its SQLite "
+            f"writes), {d['commits']} commits in {d['commit_us'] / 1e3:.1f} ms, handing to the "
+            f"links {d['send_us'] / 1e3:.1f} ms; per message {(d['encrypt_us'] + d['decrypt_us'] + d['commit_us'] + d['send_us']) / per:.0f} us")
+
+
+def private_kib(pid):
+    """Memory the process alone holds (private clean + dirty pages): RSS less the shared
+    libraries' pages that every process using them shares."""
+    total = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    return total
 
 
 def rss_kib(pid):
@@ -95,15 +123,18 @@ def run_mode(sync):
                 sys.exit("bench/node.py: the daemons did not start")
             time.sleep(0.05)
         idle = rss_kib(daemons[0].pid)
+        idle_private = private_kib(daemons[0].pid)
         base = figures(subprocess.run(
             [os.path.join(BUILD, "bench/link-bench"),
              os.path.join(homes["alice"], "node-cert.pem"),
              os.path.join(homes["alice"], "node-key.pem"), str(N)],
             check=True, capture_output=True, text=True).stdout)
+        t_before = {n: times_of(h) for n, h in homes.items()}
         node = figures(subprocess.run(
             [os.path.join(BUILD, "bench/node-client-bench"), homes["alice"], "Bob", str(N),
              str(M)], check=True, capture_output=True, text=True).stdout)
         busy = rss_kib(daemons[0].pid)
+        t_after = {n: times_of(h) for n, h in homes.items()}
         fs = fsync_ms(root)
         print(f"== node (issue 5): 100-byte messages, two daemons on loopback, --sync={sync}"
               + (" (the default: survives a power cut)" if sync == "full" else
@@ -117,8 +148,11 @@ def run_mode(sync):
               f"wss; goal p50 < 0.21 ms, in --sync=normal)")
         print(f"messages/s with receipts: {node['rate']:.0f} ({M} queued at once; queued at "
               f"{node['queue_rate']:.0f}/s; goal >= 32000)")
+        for n in homes:
+            print("  where the time went, " + where(t_before[n], t_after[n], n))
         print(f"one 4 KiB fsync:     {fs:.3f} ms (each delivery commits on both sides)")
-        print(f"node RSS: idle {idle / 1024:.1f} MiB, after the run {busy / 1024:.1f} MiB "
+        print(f"node RSS: idle {idle / 1024:.1f} MiB (of which its own, not shared libraries' "
+              f"pages: {idle_private / 1024:.1f} MiB), after the run {busy / 1024:.1f} MiB "
               f"(goal idle <= 8 MiB)")
     finally:
         for d in daemons:

@@ -2,7 +2,9 @@
  * API (bench/node.py starts the nodes):
  *   latency   N sends one after the other, each timed from the request to the node until the
  *             "delivered" event (the peer's node stored it and acknowledged): p50, p99
- *   rate      M sends queued at once, timed until the last "delivered": messages per second
+ *   rate      M sends posted at once (the next request does not wait for the answer to the one
+ *             before, as a client that has many to send would do), timed until the last
+ *             "delivered": messages per second; and until the last answer ("stored")
  * Usage: node-client-bench SOTTO_HOME CONTACT N M
  * Prints one line per figure, "name value unit", for bench/node.py to read. */
 #include <stdio.h>
@@ -25,7 +27,7 @@ static double now_s(void)
 }
 
 struct count {
-    size_t delivered;
+    size_t delivered, answered, refused;
 };
 
 static void on_event(void *arg, json_t *ev)
@@ -35,6 +37,10 @@ static void on_event(void *arg, json_t *ev)
 
     if (e != NULL && strcmp(e, "delivered") == 0)
         c->delivered++;
+    else if (e == NULL && json_object_get(ev, "ok") != NULL) {
+        c->answered++; /* the answer to a posted send */
+        c->refused += !json_is_true(json_object_get(ev, "ok"));
+    }
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -44,17 +50,20 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int send_one(struct node_client *nc, const char *contact, size_t i)
+static json_t *send_req(const char *contact, size_t i)
 {
     char text[101];
-    json_t *result = NULL, *error = NULL;
-    enum sotto_err rc;
 
     /* 100 bytes, as the figures are for 100-byte messages */
     snprintf(text, sizeof(text), "%-100zu", i);
-    rc = node_client_call(
-            nc, json_pack("{s:s, s:s, s:s}", "op", "send", "contact", contact, "text", text),
-            &result, &error, 30000);
+    return json_pack("{s:s, s:s, s:s}", "op", "send", "contact", contact, "text", text);
+}
+
+static int send_one(struct node_client *nc, const char *contact, size_t i)
+{
+    json_t *result = NULL, *error = NULL;
+    enum sotto_err rc = node_client_call(nc, send_req(contact, i), &result, &error, 30000);
+
     json_decref(result);
     json_decref(error);
     return rc == SOTTO_OK ? 0 : -1;
@@ -100,9 +109,14 @@ int main(int argc, char **argv)
     c.delivered = 0;
     t0 = now_s();
     for (size_t i = 0; i < m; i++)
-        if (send_one(nc, argv[2], i) != 0)
-            return 1;
+        if (node_client_post(nc, send_req(argv[2], i), NULL) != SOTTO_OK)
+            return fprintf(stderr, "the node is gone\n"), 1;
+    while (c.answered < m)
+        if (!node_client_wait(nc, 30000))
+            return fprintf(stderr, "only %zu of %zu sends answered\n", c.answered, m), 1;
     t = now_s() - t0;
+    if (c.refused > 0)
+        return fprintf(stderr, "%zu of %zu sends refused\n", c.refused, m), 1;
     while (c.delivered < m)
         if (!node_client_wait(nc, 30000))
             return fprintf(stderr, "only %zu of %zu delivered\n", c.delivered, m), 1;

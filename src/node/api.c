@@ -19,34 +19,12 @@
 #define HISTORY_MAX     1000
 #define HISTORY_ROOM    4096 /* the rest of a history answer besides its messages */
 
-struct find_ctx {
-    int64_t id;
-    struct store_contact *out;
-    bool found;
-};
-
-static enum sotto_err find_each(void *arg, const struct store_contact *c)
-{
-    struct find_ctx *fc = arg;
-
-    if (c->id == fc->id) {
-        *fc->out = *c;
-        fc->found = true;
-    }
-    return SOTTO_OK;
-}
-
 enum sotto_err node_contact_by_id(struct node *n, int64_t id, struct store_contact *out)
 {
-    struct find_ctx fc = {.id = id, .out = out};
-    enum sotto_err rc = store_contacts_each(n->p.profile, find_each, &fc);
-
-    if (rc != SOTTO_OK)
-        return rc;
-    return fc.found ? SOTTO_OK : SOTTO_ENOENT;
+    return store_contact_get(n->p.profile, id, out);
 }
 
-static void api_send(struct api_conn *c, json_t *m)
+void node_api_write(struct api_conn *c, json_t *m)
 {
     char *text = m != NULL ? json_dumps(m, JSON_COMPACT) : NULL;
     json_t *id = json_object_get(m, "id"), *err;
@@ -68,14 +46,24 @@ static void api_send(struct api_conn *c, json_t *m)
     json_decref(m);
 }
 
-void node_api_event(struct node *n, json_t *ev)
+void node_api_write_all(struct node *n, json_t *ev)
 {
     if (ev == NULL)
         return;
     for (struct api_conn *c = n->api_conns; c != NULL; c = c->next)
         if (c->authed)
-            api_send(c, json_incref(ev));
-    json_decref(ev);
+            node_api_write(c, json_incref(ev));
+}
+
+void node_api_event(struct node *n, json_t *ev)
+{
+    node_out_api(n, NULL, ev);
+}
+
+/* Answers go out when the turn's transaction committed, after what the request wrote. */
+static void api_send(struct api_conn *c, json_t *m)
+{
+    node_out_api(c->n, c, m);
 }
 
 static void reply_ok(struct api_conn *c, json_t *id, json_t *result)
@@ -159,8 +147,11 @@ static void op_send(struct node *n, struct api_conn *c, json_t *id, json_t *req)
     m.sent_ms = sotto_now_ms(n->env);
     m.body = (const uint8_t *)text;
     m.body_len = len;
-    /* stored, with its outbox entry, before the first attempt */
-    rc = store_message_send(n->p.profile, ct.key, &m, NULL, NULL);
+    /* stored, with its outbox entry, before the first attempt; in the turn's transaction,
+     * encrypted at its end, and answered once that committed */
+    rc = node_tx(n);
+    if (rc == SOTTO_OK)
+        rc = store_message_send(n->p.profile, ct.key, &m, NULL, NULL);
     if (rc != SOTTO_OK) {
         reply_err(c, id, err_code(rc), sotto_strerror(rc));
         return;
@@ -311,9 +302,16 @@ static void op_status(struct node *n, struct api_conn *c, json_t *id)
                                                net_link_dialed(p->link)));
     }
     reply_ok(c, id,
-             json_pack("{s:s, s:I, s:I, s:I, s:o}", "name", n->self.name, "number",
-                       (json_int_t)n->self.number, "peer_port", (json_int_t)net_loop_port(n->loop),
-                       "api_port", (json_int_t)net_loop_api_port(n->loop), "links", links));
+             json_pack("{s:s, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "name",
+                       n->self.name, "number", (json_int_t)n->self.number, "peer_port",
+                       (json_int_t)net_loop_port(n->loop), "api_port",
+                       (json_int_t)net_loop_api_port(n->loop), "links", links, "times", "commits",
+                       (json_int_t)n->times.turns_written, "encrypted",
+                       (json_int_t)n->times.encrypted, "decrypted", (json_int_t)n->times.decrypted,
+                       "encrypt_us", (json_int_t)(n->times.encrypt_ns / 1000), "decrypt_us",
+                       (json_int_t)(n->times.decrypt_ns / 1000), "commit_us",
+                       (json_int_t)(n->times.commit_ns / 1000), "send_us",
+                       (json_int_t)(n->times.send_ns / 1000)));
 }
 
 static void api_up(void *arg, struct net_link *l, void *cookie)
@@ -326,6 +324,7 @@ static void api_up(void *arg, struct net_link *l, void *cookie)
         net_link_close(l, NET_CLOSE_GOING_AWAY, "out of memory");
         return;
     }
+    c->n = n;
     c->l = l;
     c->next = n->api_conns;
     n->api_conns = c;
@@ -343,6 +342,7 @@ static void api_frame(void *arg, struct net_link *l, const uint8_t *data, size_t
 
     if (c == NULL)
         goto out;
+    n->frames_in++;
     if (!json_is_object(req) || op == NULL || !json_is_integer(id)) {
         reply_err(c, id, "bad_request",
                   "a request is an object with an integer \"id\" and an "
@@ -392,8 +392,10 @@ static void api_down(void *arg, struct net_link *l, unsigned code, const char *w
             *pp = c->next;
             break;
         }
-    if (c != NULL)
+    if (c != NULL) {
+        node_out_forget_api(n, c);
         sotto_free(n->env, c);
+    }
     net_link_set_user(l, NULL);
 }
 

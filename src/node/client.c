@@ -70,6 +70,11 @@ static void on_frame(void *arg, struct net_link *l, const uint8_t *data, size_t 
     } else if (json_is_integer(id) && json_integer_value(id) == c->want_id && c->want_id != 0 &&
                c->response == NULL) {
         c->response = json_incref(m);
+    } else if (json_is_integer(id)) {
+        /* the answer to a posted request */
+        c->got_event = true;
+        if (c->on_event != NULL)
+            c->on_event(c->event_arg, m);
     }
     json_decref(m);
 }
@@ -167,6 +172,23 @@ enum sotto_err node_client_call(struct node_client *c, json_t *req, json_t **res
         rc = SOTTO_EREFUSED;
     }
     json_decref(resp);
+    return rc;
+}
+
+enum sotto_err node_client_post(struct node_client *c, json_t *req, json_int_t *id)
+{
+    enum sotto_err rc;
+
+    if (!json_is_object(req)) {
+        json_decref(req);
+        return SOTTO_EINVAL;
+    }
+    ++c->next_id;
+    if (id != NULL)
+        *id = c->next_id;
+    json_object_set_new(req, "id", json_integer(c->next_id));
+    rc = send_json(c, req);
+    json_decref(req);
     return rc;
 }
 

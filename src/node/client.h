@@ -35,6 +35,12 @@ void node_client_on_event(struct node_client *c, node_event_fn fn, void *arg);
 enum sotto_err node_client_call(struct node_client *c, json_t *req, json_t **result, json_t **error,
                                 unsigned timeout_ms);
 
+/* Sends `req` like node_client_call() but without waiting: its response comes, in its turn,
+ * to the event function as the whole response object ({"id", "ok", "result" | "error"}), when
+ * the loop runs (node_client_wait). For clients that keep many requests in flight. *id (may be
+ * NULL) is the id it was given. SOTTO_ENET when the node is gone. */
+enum sotto_err node_client_post(struct node_client *c, json_t *req, json_int_t *id);
+
 /* Runs the loop until an event arrived (true) or timeout_ms passed (false), or the node went
  * away (false, and node_client_gone() is true). timeout_ms 0 waits without a deadline. */
 bool node_client_wait(struct node_client *c, unsigned timeout_ms);

@@ -32,7 +32,8 @@ _Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
 #define RETRY_MS        5000 /* resend an unacknowledged message after this (first step) */
 #define PUBLISH_MS      (30 * 60 * 1000) /* addresses published again this often */
 #define LOOKUP_MS       30000 /* a contact's addresses are looked up again at most this often */
-#define OUTBOX_BATCH    64
+#define ENCRYPT_BATCH   256   /* messages one peer's flush encrypts in a turn */
+#define SEND_BATCH      4096  /* frames one peer's flush sends in a turn (the queue caps it too) */
 #define REFUSALS_MAX    3 /* fresh sessions tried for a peer before its refusals count as final */
 
 /* ---- helpers ---- */
@@ -94,40 +95,20 @@ static const char *peer_label(struct node *n, const uint8_t key[static E2E_KEY_L
 
 /* ---- frames out ---- */
 
-static enum sotto_err send_frame(struct net_link *l, const struct wire_frame *f)
+/* Frames go out when the turn's transaction committed (pass.c). */
+static enum sotto_err send_frame(struct node *n, struct net_link *l, const struct wire_frame *f)
 {
-    uint8_t *buf;
-    size_t size = wire_frame_size(f), len = 0;
-    enum sotto_err rc;
-
-    if (size == 0)
-        return SOTTO_EINVAL;
-    buf = malloc(size);
-    if (buf == NULL)
-        return SOTTO_ENOMEM;
-    rc = wire_frame_encode(f, buf, size, &len);
-    if (rc == SOTTO_OK)
-        rc = net_link_send(l, buf, len);
-    free(buf);
-    return rc;
+    return node_out_frame(n, l, f);
 }
 
-static void send_ack(struct net_link *l, const uint8_t id[static WIRE_ID_LEN])
-{
-    struct wire_frame f = {.type = WIRE_ACK};
-
-    f.ack.n = 1;
-    memcpy(f.ack.ids[0], id, WIRE_ID_LEN);
-    (void)send_frame(l, &f);
-}
-
-static void send_refuse(struct net_link *l, const uint8_t id[static WIRE_ID_LEN], uint8_t reason)
+static void send_refuse(struct node *n, struct net_link *l, const uint8_t id[static WIRE_ID_LEN],
+                        uint8_t reason)
 {
     struct wire_frame f = {.type = WIRE_REFUSE};
 
     memcpy(f.refuse.id, id, WIRE_ID_LEN);
     f.refuse.reason = reason;
-    (void)send_frame(l, &f);
+    (void)send_frame(n, l, &f);
 }
 
 /* ---- the outbox ----
@@ -144,12 +125,9 @@ struct sendable {
 };
 
 struct flush_ctx {
-    struct node *n;
-    uint64_t now;
     size_t budget; /* bytes the link's queue can still take */
     struct sendable *head, **tail;
-    size_t waiting;
-    bool fresh_link; /* a link just came up: what earlier links took counts as not sent */
+    bool full; /* stopped by the budget */
 };
 
 static enum sotto_err collect_sendable(void *arg, const struct store_outbox_entry *e)
@@ -157,15 +135,12 @@ static enum sotto_err collect_sendable(void *arg, const struct store_outbox_entr
     struct flush_ctx *fc = arg;
     struct sendable *sd;
 
-    if (!e->encrypted) {
-        fc->waiting++;
-        return SOTTO_OK;
-    }
-    /* in encryption order, always: the first entry that cannot go now stops the walk, so
-     * that nothing overtakes it (the library refuses a counter 2000 ahead of its chain) */
-    if ((!fc->fresh_link && e->attempts > 0 && e->next_ms > fc->now) ||
-        e->cipher_len + 64 > fc->budget)
+    /* in encryption order: the first entry that cannot go now stops the walk, so that nothing
+     * overtakes it (the library refuses a counter 2000 ahead of its chain) */
+    if (e->cipher_len + 64 > fc->budget) {
+        fc->full = true;
         return SOTTO_ECANCELED;
+    }
     sd = malloc(sizeof(*sd) + e->cipher_len);
     if (sd == NULL)
         return SOTTO_ENOMEM;
@@ -181,27 +156,49 @@ static enum sotto_err collect_sendable(void *arg, const struct store_outbox_entr
     return SOTTO_OK;
 }
 
-/* The first waiting entry of a peer, copied (its body is secret: sodium memory). */
+/* A waiting entry of a peer, copied; its body in the node's secret arena. */
 struct waiting {
-    bool found;
+    struct waiting *next;
     int64_t outbox_id;
     uint8_t msg_id[WIRE_ID_LEN];
     uint32_t type;
     uint64_t sent_ms;
-    uint8_t *body; /* sodium_malloc */
+    uint8_t *body; /* in n->arena */
     size_t body_len;
 };
 
-static enum sotto_err first_waiting(void *arg, const struct store_outbox_entry *e)
-{
-    struct waiting *w = arg;
+struct waiting_list {
+    struct node *n;
+    struct waiting *head, **tail;
+    size_t used; /* bytes of the arena taken */
+    bool full;   /* the arena could take no more: the rest in the next turn */
+};
 
-    if (e->encrypted || w->found)
-        return SOTTO_OK;
-    w->body = sodium_malloc(e->body_len > 0 ? e->body_len : 1);
-    if (w->body == NULL)
+static void waiting_free(struct waiting_list *wl)
+{
+    struct waiting *w, *next;
+
+    for (w = wl->head; w != NULL; w = next) {
+        next = w->next;
+        free(w);
+    }
+    sodium_memzero(wl->n->arena, wl->used);
+}
+
+static enum sotto_err collect_waiting(void *arg, const struct store_outbox_entry *e)
+{
+    struct waiting_list *wl = arg;
+    struct waiting *w;
+
+    if (e->body_len > NODE_ARENA - wl->used) {
+        wl->full = true;
+        return SOTTO_ECANCELED;
+    }
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
         return SOTTO_ENOMEM;
-    w->found = true;
+    w->body = wl->n->arena + wl->used;
+    wl->used += e->body_len;
     w->outbox_id = e->id;
     memcpy(w->msg_id, e->msg_id, WIRE_ID_LEN);
     w->type = e->type;
@@ -209,72 +206,76 @@ static enum sotto_err first_waiting(void *arg, const struct store_outbox_entry *
     if (e->body_len > 0)
         memcpy(w->body, e->body, e->body_len);
     w->body_len = e->body_len;
+    *wl->tail = w;
+    wl->tail = &w->next;
     return SOTTO_OK;
 }
 
-/* Encrypts one waiting entry: record, encrypt and outbox in one transaction. */
+/* Encrypts one waiting entry: the record, the ratchet step and the outbox entry in one step of
+ * the turn's transaction, kept or undone together. */
 static enum sotto_err encrypt_one(struct node *n, const uint8_t key[static E2E_KEY_LEN],
                                   const struct waiting *w)
 {
     struct wire_record rec = {.type = (uint8_t)w->type, .sent_at_ms = w->sent_ms};
-    uint8_t *plain = NULL, *ct = NULL;
+    uint8_t *plain = n->scratch, *ct = NULL;
     size_t plen = 0, clen = 0, size;
     enum e2e_kind kind;
     enum sotto_err rc;
+    uint64_t t0;
 
     memcpy(rec.id, w->msg_id, WIRE_ID_LEN);
     rec.body = w->body;
     rec.body_len = w->body_len;
     size = wire_record_size(&rec);
-    if (size == 0)
+    if (size == 0 || size > NODE_SCRATCH)
         return SOTTO_EINVAL;
-    plain = sodium_malloc(size);
     ct = malloc(size + E2E_CIPHER_OVERHEAD);
-    rc = plain != NULL && ct != NULL ? SOTTO_OK : SOTTO_ENOMEM;
+    rc = ct != NULL ? SOTTO_OK : SOTTO_ENOMEM;
     if (rc == SOTTO_OK)
         rc = wire_record_encode(&rec, plain, size, &plen);
+    t0 = node_mono_ns();
     if (rc == SOTTO_OK)
-        rc = store_tx_begin(n->p.profile);
+        rc = node_step_begin(n);
     if (rc == SOTTO_OK) {
         rc = e2e_session_encrypt(n->sess, key, plain, plen, &kind, ct, size + E2E_CIPHER_OVERHEAD,
                                  &clen);
         if (rc == SOTTO_OK)
             rc = store_outbox_encrypted(n->p.profile, w->outbox_id, key, kind, ct, clen);
-        if (rc == SOTTO_OK)
-            rc = store_tx_commit(n->p.profile);
-        if (rc != SOTTO_OK)
-            store_tx_rollback(n->p.profile);
+        rc = node_step_end(n, rc);
     }
-    if (plain != NULL)
-        sodium_free(plain);
+    n->times.encrypt_ns += node_mono_ns() - t0;
+    n->times.encrypted += rc == SOTTO_OK;
+    sodium_memzero(plain, size);
     free(ct);
     return rc;
 }
 
-/* Encrypts the peer's waiting entries, oldest first, when a session exists. */
-static void encrypt_waiting(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+/* Encrypts the peer's waiting entries, oldest first, when a session exists: up to ENCRYPT_BATCH
+ * of them; true when that many were encrypted (more may wait). */
+static bool encrypt_waiting(struct node *n, const uint8_t key[static E2E_KEY_LEN])
 {
+    struct waiting_list wl = {.n = n, .tail = &wl.head};
     bool has = false;
     enum sotto_err rc;
+    size_t done = 0;
 
     if (e2e_session_exists(n->sess, key, &has) != SOTTO_OK || !has)
-        return;
-    for (int i = 0; i < OUTBOX_BATCH; i++) {
-        struct waiting w = {0};
-
-        rc = store_outbox_each(n->p.profile, key, OUTBOX_BATCH * 4, first_waiting, &w);
-        if (rc == SOTTO_OK && w.found)
-            rc = encrypt_one(n, key, &w);
-        if (w.body != NULL)
-            sodium_free(w.body);
-        if (rc != SOTTO_OK) {
-            /* held, or no longer trusted: it waits (status and the chat say why) */
-            log_info(n->env->log, "a message waits: %s", sotto_strerror(rc));
-            return;
-        }
-        if (!w.found)
-            return;
+        return false;
+    rc = store_outbox_walk(n->p.profile, key, STORE_OUTBOX_WAITING, 0, ENCRYPT_BATCH,
+                           collect_waiting, &wl);
+    if (rc == SOTTO_ECANCELED)
+        rc = SOTTO_OK; /* the arena is full: what it took now, the rest next turn */
+    for (struct waiting *w = wl.head; rc == SOTTO_OK && w != NULL; w = w->next) {
+        rc = encrypt_one(n, key, w);
+        done += rc == SOTTO_OK;
     }
+    waiting_free(&wl);
+    if (rc != SOTTO_OK) {
+        /* held, or no longer trusted: it waits (status and the chat say why) */
+        log_info(n->env->log, "a message waits: %s", sotto_strerror(rc));
+        return false;
+    }
+    return done == ENCRYPT_BATCH || (wl.full && done > 0);
 }
 
 /* The contact behind `key`, when it is one. */
@@ -359,15 +360,9 @@ static void dir_bundle_done(struct node *n, struct node_peer *p, const struct di
     }
     /* the directory's key for the number must be the contact's: trust decides (a changed key
      * is never taken from a bundle) */
-    rc = memcmp(b.identity, p->key, E2E_KEY_LEN) == 0 ? store_tx_begin(n->p.profile)
-                                                      : SOTTO_EKEYCHANGED;
-    if (rc == SOTTO_OK) {
-        rc = e2e_session_from_bundle(n->sess, &b);
-        if (rc == SOTTO_OK)
-            rc = store_tx_commit(n->p.profile);
-        if (rc != SOTTO_OK)
-            store_tx_rollback(n->p.profile);
-    }
+    rc = memcmp(b.identity, p->key, E2E_KEY_LEN) == 0 ? node_step_begin(n) : SOTTO_EKEYCHANGED;
+    if (rc == SOTTO_OK)
+        rc = node_step_end(n, e2e_session_from_bundle(n->sess, &b));
     if (rc != SOTTO_OK) {
         log_warn(n->env->log, "the directory's bundle is refused: %s", sotto_strerror(rc));
         return;
@@ -463,19 +458,42 @@ static bool outbox_has(struct node *n, const uint8_t key[static E2E_KEY_LEN])
     return any;
 }
 
-/* Sends what the peer's outbox holds, when a proven link is up; asks for a bundle when messages
- * wait for a session; dials the contact when no link is up. */
+static bool outbox_waits(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+{
+    bool any = false;
+
+    (void)store_outbox_walk(n->p.profile, key, STORE_OUTBOX_WAITING, 0, 1, any_entry, &any);
+    return any;
+}
+
 void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN])
 {
-    struct node_peer *p = peer_find(n, key);
-    struct flush_ctx fc = {.n = n, .now = sotto_now_ms(n->env)};
+    struct node_peer *p = peer_get(n, key);
+
+    if (p != NULL)
+        p->want_flush = true;
+}
+
+/* Sends what the peer's outbox holds, when a proven link is up; asks for a bundle when messages
+ * wait for a session; dials the contact when no link is up. In the turn's transaction: the
+ * attempts are counted there, and the frames go once it committed. */
+static void flush_peer(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+{
+    struct node_peer *p;
+    struct nlink *nl;
+    struct flush_ctx fc = {0};
     struct wire_frame req = {.type = WIRE_BUNDLE_REQUEST};
     struct wire_frame f = {.type = WIRE_MESSAGE};
     struct sendable *sd, *next;
+    uint64_t now = sotto_now_ms(n->env);
     size_t queued;
+    bool more, fresh;
     enum sotto_err rc;
 
-    encrypt_waiting(n, key);
+    if (node_tx(n) != SOTTO_OK)
+        return; /* the next tick tries again */
+    more = encrypt_waiting(n, key);
+    p = peer_find(n, key);
     if (p == NULL || p->link == NULL) {
         if (outbox_has(n, key)) {
             if (p != NULL && waiting_without_session(n, key))
@@ -484,12 +502,16 @@ void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN])
         }
         return;
     }
-    queued = net_link_queued(p->link);
+    nl = net_link_user(p->link);
+    queued = net_link_queued(p->link) + (nl != NULL ? nl->held : 0);
     fc.budget = queued < NET_LINK_QUEUE_MAX / 2 ? NET_LINK_QUEUE_MAX / 2 - queued : 0;
     fc.tail = &fc.head;
-    fc.fresh_link = p->fresh;
+    fresh = p->fresh;
     p->fresh = false;
-    rc = store_outbox_each(n->p.profile, key, OUTBOX_BATCH, collect_sendable, &fc);
+    /* on a link that just came up, every encrypted entry goes (what earlier links took counts as
+     * not sent); else those never sent and those due again */
+    rc = store_outbox_walk(n->p.profile, key, STORE_OUTBOX_SENDABLE, fresh ? UINT64_MAX : now,
+                           SEND_BATCH, collect_sendable, &fc);
     if (rc != SOTTO_OK && rc != SOTTO_ECANCELED)
         log_warn(n->env->log, "cannot read the outbox");
     for (sd = fc.head; sd != NULL; sd = next) {
@@ -498,14 +520,33 @@ void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN])
         f.message.kind = sd->kind;
         f.message.ciphertext = sd->cipher;
         f.message.ciphertext_len = sd->len;
-        if (p->link != NULL && send_frame(p->link, &f) == SOTTO_OK)
-            (void)store_outbox_attempted(n->p.profile, sd->outbox_id, fc.now + RETRY_MS);
+        if (store_outbox_attempted(n->p.profile, sd->outbox_id, now + RETRY_MS) == SOTTO_OK)
+            (void)send_frame(n, p->link, &f);
         free(sd);
     }
-    if (fc.waiting > 0 && waiting_without_session(n, key) && !bundle_from_directory(n, p) &&
+    p->blocked = fc.full;
+    if (more) {
+        p->want_flush = true; /* the rest in the next turn, which does not wait */
+        n->again = true;
+    }
+    if (waiting_without_session(n, key) && outbox_waits(n, key) && !bundle_from_directory(n, p) &&
         p->link != NULL && !p->bundle_asked) {
         p->bundle_asked = true;
-        (void)send_frame(p->link, &req);
+        (void)send_frame(n, p->link, &req);
+    }
+}
+
+void node_flush_wanted(struct node *n)
+{
+    uint8_t key[E2E_KEY_LEN];
+
+    /* by index, and by a copy of the key: a flush may add peers (which moves the table) */
+    for (size_t i = 0; i < n->n_peers; i++) {
+        if (!n->peers[i].want_flush)
+            continue;
+        n->peers[i].want_flush = false;
+        memcpy(key, n->peers[i].key, E2E_KEY_LEN);
+        flush_peer(n, key);
     }
 }
 
@@ -552,8 +593,7 @@ static void on_refuse(struct node *n, struct nlink *nl, const struct wire_refuse
     bool retry = r->reason == WIRE_REFUSE_NO_SESSION || r->reason == WIRE_REFUSE_UNKNOWN_PREKEY;
     enum sotto_err rc;
 
-    if (store_outbox_each(n->p.profile, nl->key, OUTBOX_BATCH * 16, find_refused, &fc) !=
-                SOTTO_OK ||
+    if (store_outbox_each(n->p.profile, nl->key, SIZE_MAX, find_refused, &fc) != SOTTO_OK ||
         !fc.found)
         return; /* not ours, or settled already */
     hex_of(r->id, WIRE_ID_LEN, idhex, sizeof(idhex));
@@ -647,7 +687,7 @@ static void on_hello(struct node *n, struct nlink *nl, const struct wire_hello *
 
         cf.card.bytes = n->card;
         cf.card.len = n->card_len;
-        (void)send_frame(nl->l, &cf);
+        (void)send_frame(n, nl->l, &cf);
     }
     peer_label(n, h->key, who, sizeof(who));
     log_info(n->env->log, "link with %s up (%s, %s)", who, net_link_peer(nl->l),
@@ -683,65 +723,67 @@ static void on_message(struct node *n, struct nlink *nl, const struct wire_messa
     size_t plen = 0;
     int64_t cid = 0, row = 0;
     bool known = false;
+    uint8_t reason = 0;
+    uint64_t t0;
     enum sotto_err rc;
     char idhex[2 * WIRE_ID_LEN + 1], who[128];
 
     if (store_received_known(pr, nl->key, m->id, &known) == SOTTO_OK && known) {
-        send_ack(nl->l, m->id); /* a duplicate: acknowledged again, never shown twice */
+        node_out_ack(n, nl, m->id); /* a duplicate: acknowledged again, never shown twice */
         return;
     }
     rc = store_peer_trust(pr, nl->key, false, &cid);
     if (rc != SOTTO_OK) {
-        send_refuse(nl->l, m->id, refuse_reason(rc));
+        send_refuse(n, nl->l, m->id, refuse_reason(rc));
         return;
     }
-    plain = sodium_malloc(m->ciphertext_len > 0 ? m->ciphertext_len : 1);
-    if (plain == NULL)
+    if (m->ciphertext_len > NODE_SCRATCH) {
+        send_refuse(n, nl->l, m->id, WIRE_REFUSE_CANNOT_DECRYPT);
         return;
-    rc = store_tx_begin(pr);
-    if (rc == SOTTO_OK)
+    }
+    plain = n->scratch;
+    /* decrypt, session update and the stored message: one step of the turn's transaction */
+    t0 = node_mono_ns();
+    rc = node_step_begin(n);
+    if (rc == SOTTO_OK) {
         rc = e2e_session_decrypt(n->sess, nl->key, kind, m->ciphertext, m->ciphertext_len, plain,
                                  m->ciphertext_len, &plen);
-    if (rc == SOTTO_OK) {
-        reader_init(&r, plain, plen);
-        if (wire_record_decode(&rec, &r) != SOTTO_OK) {
-            store_tx_rollback(pr);
-            sodium_free(plain);
-            send_refuse(nl->l, m->id, WIRE_REFUSE_BAD_RECORD);
-            return;
+        if (rc == SOTTO_OK) {
+            reader_init(&r, plain, plen);
+            if (wire_record_decode(&rec, &r) != SOTTO_OK)
+                reason = WIRE_REFUSE_BAD_RECORD;
+            else if (memcmp(rec.id, m->id, WIRE_ID_LEN) != 0)
+                reason = WIRE_REFUSE_IDS_DIFFER;
+            rc = reason != 0 ? SOTTO_EBADMSG : SOTTO_OK;
         }
-        if (memcmp(rec.id, m->id, WIRE_ID_LEN) != 0) {
-            store_tx_rollback(pr);
-            sodium_free(plain);
-            send_refuse(nl->l, m->id, WIRE_REFUSE_IDS_DIFFER);
-            return;
+        if (rc == SOTTO_OK) {
+            sm.contact_id = cid;
+            memcpy(sm.msg_id, rec.id, WIRE_ID_LEN);
+            sm.type = rec.type;
+            sm.sent_ms = rec.sent_at_ms;
+            sm.body = rec.body;
+            sm.body_len = rec.body_len;
+            if (rec.type == WIRE_RECORD_TEXT)
+                rc = store_message_received(pr, nl->key, &sm, &row);
+            else /* a read receipt (not shown yet), or a type from a newer node: kept, acked */
+                rc = store_received_mark(pr, nl->key, rec.id);
         }
-        sm.contact_id = cid;
-        memcpy(sm.msg_id, rec.id, WIRE_ID_LEN);
-        sm.type = rec.type;
-        sm.sent_ms = rec.sent_at_ms;
-        sm.body = rec.body;
-        sm.body_len = rec.body_len;
-        if (rec.type == WIRE_RECORD_TEXT)
-            rc = store_message_received(pr, nl->key, &sm, &row);
-        else /* a read receipt (not shown yet), or a type from a newer node: kept, acked */
-            rc = store_received_mark(pr, nl->key, rec.id);
+        rc = node_step_end(n, rc);
     }
-    if (rc == SOTTO_OK)
-        rc = store_tx_commit(pr);
+    n->times.decrypt_ns += node_mono_ns() - t0;
+    n->times.decrypted += rc == SOTTO_OK;
     if (rc != SOTTO_OK) {
-        store_tx_rollback(pr);
-        sodium_free(plain);
+        sodium_memzero(plain, m->ciphertext_len);
         log_info(n->env->log, "link %s: a message refused: %s", net_link_peer(nl->l),
                  sotto_strerror(rc));
         if (rc == SOTTO_EEXIST)
-            send_ack(nl->l, m->id);
+            node_out_ack(n, nl, m->id);
         else
-            send_refuse(nl->l, m->id, refuse_reason(rc));
+            send_refuse(n, nl->l, m->id, reason != 0 ? reason : refuse_reason(rc));
         return;
     }
-    /* committed: only now is it acknowledged */
-    send_ack(nl->l, m->id);
+    /* acknowledged once the turn's transaction committed (pass.c) */
+    node_out_ack(n, nl, m->id);
     hex_of(m->id, WIRE_ID_LEN, idhex, sizeof(idhex));
     if (rec.type == WIRE_RECORD_TEXT)
         node_api_event(n,
@@ -749,7 +791,7 @@ static void on_message(struct node *n, struct nlink *nl, const struct wire_messa
                                  peer_label(n, nl->key, who, sizeof(who)), "id", idhex, "sent_ms",
                                  (json_int_t)rec.sent_at_ms, "text", (const char *)rec.body,
                                  rec.body_len, "contact_id", (json_int_t)cid));
-    sodium_free(plain);
+    sodium_memzero(plain, m->ciphertext_len);
 }
 
 static void on_ack(struct node *n, struct nlink *nl, const struct wire_ids *ids)
@@ -761,7 +803,8 @@ static void on_ack(struct node *n, struct nlink *nl, const struct wire_ids *ids)
 
     if (p != NULL)
         p->refusals = 0;
-    if (store_messages_delivered(n->p.profile, nl->key,
+    if (node_tx(n) != SOTTO_OK ||
+        store_messages_delivered(n->p.profile, nl->key,
                                  (const uint8_t(*)[STORE_MSG_ID_LEN])ids->ids, ids->n,
                                  &marked) != SOTTO_OK) {
         log_warn(n->env->log, "cannot mark messages delivered");
@@ -771,6 +814,8 @@ static void on_ack(struct node *n, struct nlink *nl, const struct wire_ids *ids)
         hex_of(ids->ids[i], WIRE_ID_LEN, idhex, sizeof(idhex));
         node_api_event(n, json_pack("{s:s, s:s}", "event", "delivered", "id", idhex));
     }
+    if (p != NULL && p->blocked)
+        node_flush(n, nl->key); /* the last flush stopped at the link's queue: go on */
 }
 
 static void on_bundle_request(struct node *n, struct nlink *nl)
@@ -785,7 +830,7 @@ static void on_bundle_request(struct node *n, struct nlink *nl)
     f.bundle.signed_prekey_id = b.signed_prekey_id;
     memcpy(f.bundle.signed_prekey, b.signed_prekey, E2E_KEY_LEN);
     memcpy(f.bundle.signature, b.signed_prekey_sig, E2E_SIG_LEN);
-    (void)send_frame(nl->l, &f);
+    (void)send_frame(n, nl->l, &f);
 }
 
 static void on_bundle(struct node *n, struct nlink *nl, const struct wire_bundle *wb)
@@ -807,13 +852,10 @@ static void on_bundle(struct node *n, struct nlink *nl, const struct wire_bundle
     b.signed_prekey_id = wb->signed_prekey_id;
     memcpy(b.signed_prekey, wb->signed_prekey, E2E_KEY_LEN);
     memcpy(b.signed_prekey_sig, wb->signature, E2E_SIG_LEN);
-    rc = store_tx_begin(n->p.profile);
+    rc = node_step_begin(n);
     if (rc == SOTTO_OK)
-        rc = e2e_session_from_bundle(n->sess, &b);
-    if (rc == SOTTO_OK)
-        rc = store_tx_commit(n->p.profile);
+        rc = node_step_end(n, e2e_session_from_bundle(n->sess, &b));
     if (rc != SOTTO_OK) {
-        store_tx_rollback(n->p.profile);
         log_warn(n->env->log, "link %s: its bundle is refused: %s", net_link_peer(nl->l),
                  sotto_strerror(rc));
         return;
@@ -912,7 +954,7 @@ static void link_up(void *arg, struct net_link *l, void *cookie)
     f.hello.version_min = WIRE_VERSION_MIN;
     f.hello.version_max = WIRE_VERSION_MAX;
     if (wire_hello_sign(n->p.e2e, n->priv, net_link_exporter(l), &f.hello) != SOTTO_OK ||
-        send_frame(l, &f) != SOTTO_OK)
+        send_frame(n, l, &f) != SOTTO_OK)
         net_link_close(l, NET_CLOSE_GOING_AWAY, "cannot prove our identity");
 }
 
@@ -925,6 +967,7 @@ static void link_frame(void *arg, struct net_link *l, const uint8_t *data, size_
 
     if (nl == NULL)
         return;
+    n->frames_in++;
     reader_init(&r, data, len);
     if (wire_frame_decode(&f, &r) != SOTTO_OK) {
         log_info(n->env->log, "link %s: a malformed frame: closed", net_link_peer(l));
@@ -1003,6 +1046,7 @@ static void link_down(void *arg, struct net_link *l, unsigned code, const char *
     /* a dial that came up and went before its proof: the contact may be dialed again */
     if (expected != NULL && expected->link == NULL)
         expected->dialing = false;
+    node_out_forget_link(n, l);
     if (nl != NULL) {
         if (nl->deadline_armed)
             net_timer_cancel(&nl->deadline);
@@ -1080,7 +1124,7 @@ static enum sotto_err due_peer(void *arg, const uint8_t peer[E2E_KEY_LEN], uint6
     struct node *n = arg;
 
     (void)next_ms;
-    (void)peer_get(n, peer);
+    node_flush(n, peer);
     return SOTTO_OK;
 }
 
@@ -1128,10 +1172,8 @@ static void tick(struct net_timer *t)
     struct node *n = (struct node *)((char *)t - offsetof(struct node, tick));
 
     publish_addresses(n);
-    /* peers with something due: known to the peer table, then flushed (or dialed) */
+    /* peers with something due: flushed (or dialed) at the end of this turn */
     (void)store_outbox_peers_due(n->p.profile, sotto_now_ms(n->env), due_peer, n);
-    for (size_t i = 0; i < n->n_peers; i++)
-        node_flush(n, n->peers[i].key);
     net_timer_arm(n->loop, &n->tick, TICK_MS);
 }
 
@@ -1165,8 +1207,11 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
     n->env = params->env;
     n->p = *params;
     n->tick.cb = tick;
+    node_out_init(n);
     n->priv = sodium_malloc(E2E_PRIV_LEN);
-    rc = n->priv != NULL ? SOTTO_OK : SOTTO_ENOMEM;
+    n->scratch = sodium_malloc(NODE_SCRATCH);
+    n->arena = sodium_malloc(NODE_ARENA);
+    rc = n->priv != NULL && n->scratch != NULL && n->arena != NULL ? SOTTO_OK : SOTTO_ENOMEM;
     if (rc == SOTTO_OK && params->sync_normal)
         rc = store_profile_set_durable(params->profile, false);
     if (rc == SOTTO_OK)
@@ -1184,7 +1229,8 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
                                      .frame = link_frame,
                                      .dial_failed = link_dial_failed,
                                      .down = link_down,
-                                     .wake = node_wake};
+                                     .wake = node_wake,
+                                     .pass_end = node_pass_end};
     lp.arg = n;
     if (rc == SOTTO_OK)
         rc = net_loop_create(&n->loop, n->env, &lp);
@@ -1235,11 +1281,17 @@ void node_free(struct node *n)
     if (n->loop != NULL)
         net_timer_cancel(&n->tick);
     node_dirwork_stop(n->dir);
+    node_pass_close(n);
     node_api_close(n);
     net_loop_free(n->loop); /* link_down frees every nlink */
+    node_out_drop(n);
     e2e_session_free(n->sess);
     if (n->priv != NULL)
         sodium_free(n->priv);
+    if (n->scratch != NULL)
+        sodium_free(n->scratch);
+    if (n->arena != NULL)
+        sodium_free(n->arena);
     sodium_memzero(n->token, sizeof(n->token));
     sotto_free(n->env, n->card);
     sotto_free(n->env, n->peers);

@@ -13,9 +13,17 @@
 #include "node/node.h"
 #include "node/runfile.h"
 #include "store/profile.h"
+#include "wire/wire.h"
 
 struct e2e_session;
 struct node_dirwork;
+struct node_out;
+struct wire_frame;
+
+/* Secret working memory, allocated once (sodium_malloc: locked, guarded) and wiped after each
+ * use: a record's plaintext (decrypted, or to encrypt), and the bodies a flush encrypts. */
+#define NODE_SCRATCH WIRE_FRAME_MAX
+#define NODE_ARENA   (256 * 1024)
 
 /* A peer node, by identity key. */
 struct node_peer {
@@ -30,6 +38,8 @@ struct node_peer {
     uint64_t dir_bundle_retry_ms; /* the directory failed: the link's bundle until then */
     unsigned refusals;
     uint64_t next_dial_ms;
+    bool want_flush; /* its outbox is flushed at the end of this turn */
+    bool blocked;    /* the last flush stopped at the link's queue */
 };
 
 /* A link's state, hung on it as its user pointer. */
@@ -43,6 +53,8 @@ struct nlink {
     bool has_expect;          /* dialed for a contact: the key it must prove */
     uint8_t expect[E2E_KEY_LEN];
     char addr[CARD_ADDR_MAX + 1];
+    size_t held;              /* bytes of frames for it held until this turn commits */
+    struct node_out *ack_out; /* this turn's ACK to it, gathering ids */
 };
 
 /* A dial's cookie. */
@@ -53,17 +65,33 @@ struct node_dial {
 
 /* A local API connection's state. */
 struct api_conn {
+    struct node *n;
     struct net_link *l;
     bool authed;
     struct api_conn *next;
 };
+
+/* Where the node's time goes, for `status` (docs/API.md) and bench/node.py: cumulative
+ * since the node started, from the monotonic clock. */
+struct node_times {
+    uint64_t turns_written; /* turns that wrote, each ending in one commit */
+    uint64_t encrypted, decrypted;
+    uint64_t encrypt_ns; /* Signal encryption with its ratchet and outbox writes */
+    uint64_t decrypt_ns; /* Signal decryption with its ratchet and message writes */
+    uint64_t commit_ns;  /* COMMIT: the WAL write, and its fsync with --sync full */
+    uint64_t send_ns;    /* handing what was held to the links (TLS, socket writes) */
+};
+
+uint64_t node_mono_ns(void);
 
 struct node {
     const struct sotto_env *env;
     struct node_params p;
     struct net_loop *loop;
     struct e2e_session *sess;
-    uint8_t *priv; /* sodium_malloc: our identity private key */
+    uint8_t *priv;    /* sodium_malloc: our identity private key */
+    uint8_t *scratch; /* sodium_malloc, NODE_SCRATCH bytes */
+    uint8_t *arena;   /* sodium_malloc, NODE_ARENA bytes */
     struct store_self self;
     uint8_t *card; /* our signed card, as CARD frames carry it */
     size_t card_len;
@@ -76,10 +104,23 @@ struct node {
     struct node_dirwork *dir; /* NULL without a remembered directory */
     bool registered;          /* we have a username there: publish our addresses */
     uint64_t next_publish_ms;
+    /* the turn (pass.c) */
+    bool tx_open;           /* the turn's transaction */
+    bool again;             /* work is left: the next turn must not wait */
+    uint64_t frames_in;     /* frames and API requests handed to us, ever */
+    uint64_t frames_at_end; /* ... as of the end of the last turn */
+    unsigned turns_open;    /* turns the open transaction has gathered */
+    uint64_t tx_since_ns;   /* when it opened */
+    struct node_times times;
+    struct node_out *out_head, **out_tail;
 };
 
 /* node.c */
+/* Asks for the peer's outbox to be flushed at the end of this turn: what waits is encrypted,
+ * what is due is sent, or the peer dialed. */
 void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN]);
+/* Flushes the outboxes asked for (node_pass_end, before the commit). */
+void node_flush_wanted(struct node *n);
 void node_dial_contact(struct node *n, const uint8_t key[static E2E_KEY_LEN]);
 /* Dials `addr` (an IP literal with a port) now, expecting `key` there. */
 enum sotto_err node_dial_at(struct node *n, const uint8_t key[static E2E_KEY_LEN],
@@ -88,10 +129,39 @@ enum sotto_err node_dial_at(struct node *n, const uint8_t key[static E2E_KEY_LEN
 const char *node_peer_label(struct node *n, const uint8_t key[static E2E_KEY_LEN], char *buf,
                             size_t cap);
 
+/* pass.c: the turn and its transaction, and output held until it commits */
+/* Opens the turn's transaction if it is not open yet. */
+enum sotto_err node_tx(struct node *n);
+/* A step of work inside the turn's transaction: kept whole, or undone whole on failure
+ * (store_tx_step_begin/end). */
+enum sotto_err node_step_begin(struct node *n);
+enum sotto_err node_step_end(struct node *n, enum sotto_err rc);
+/* Holds a frame for `l` (encoded now) until the turn commits. */
+enum sotto_err node_out_frame(struct node *n, struct net_link *l, const struct wire_frame *f);
+/* Adds `id` to this turn's ACK to the link. */
+void node_out_ack(struct node *n, struct nlink *nl, const uint8_t id[static WIRE_ID_LEN]);
+/* Holds an API message (the reference is taken; NULL is ignored) for connection `c`, or, with
+ * `c` NULL, an event for every authenticated client. */
+void node_out_api(struct node *n, struct api_conn *c, json_t *m);
+/* A link or API connection is going: what was held for it is dropped. */
+void node_out_forget_link(struct node *n, struct net_link *l);
+void node_out_forget_api(struct node *n, struct api_conn *c);
+void node_out_init(struct node *n);
+void node_out_drop(struct node *n);
+/* net_link_events.pass_end: flush, commit, send what was held. */
+void node_pass_end(void *arg);
+/* Before the node goes: commits the turn's work, drops what it held. */
+void node_pass_close(struct node *n);
+
 /* api.c */
+/* Sends an API message now (the reference is taken). */
+void node_api_write(struct api_conn *c, json_t *m);
+/* Sends an event now to every authenticated client (the reference stays the caller's). */
+void node_api_write_all(struct node *n, json_t *ev);
 enum sotto_err node_api_listen(struct node *n, unsigned port);
 void node_api_close(struct node *n);
-/* Pushes an event (the reference is taken; NULL is ignored) to every authenticated client. */
+/* An event (the reference is taken; NULL is ignored) for every authenticated client, sent when
+ * the turn's transaction committed. */
 void node_api_event(struct node *n, json_t *ev);
 enum sotto_err node_contact_by_id(struct node *n, int64_t id, struct store_contact *out);
 
