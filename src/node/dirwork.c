@@ -40,7 +40,7 @@ static void run_job(struct node_dirwork *w, struct net_dir *d, struct e2e_ctx *e
         break;
     case DIR_JOB_LOOKUP:
         snprintf(digits, sizeof(digits), "%llu", (unsigned long long)j->number);
-        j->rc = net_dir_lookup(d, digits, &j->account);
+        j->rc = net_dir_lookup(d, j->username[0] != '\0' ? j->username : digits, &j->account);
         break;
     case DIR_JOB_ADDRESSES:
         for (size_t i = 0; i < j->n_addrs && i < CARD_ADDRS_MAX; i++)

@@ -11,6 +11,7 @@
 #include "e2e/e2e.h"
 #include "net/dir.h"
 #include "sotto/err.h"
+#include "util/text.h"
 
 struct sotto_env;
 struct net_loop;
@@ -18,7 +19,8 @@ struct node_dirwork;
 
 enum dir_job_kind {
     DIR_JOB_BUNDLE,   /* POST /v1/accounts/{number}/bundle */
-    DIR_JOB_LOOKUP,   /* GET /v1/accounts/{number}: fresh addresses */
+    DIR_JOB_LOOKUP,   /* GET /v1/accounts/{username, else number}: fresh addresses, or a key
+                       * change (a number comes from its key: only the username finds a new one) */
     DIR_JOB_ADDRESSES /* PUT /v1/accounts/{ours}/addresses: publish where we are */
 };
 
@@ -26,7 +28,8 @@ struct dir_job {
     struct dir_job *next;
     enum dir_job_kind kind;
     uint64_t number;
-    uint8_t key[E2E_KEY_LEN]; /* the contact's key when asked */
+    char username[TEXT_USERNAME_MAX + 1]; /* DIR_JOB_LOOKUP: asked for by it when not "" */
+    uint8_t key[E2E_KEY_LEN];             /* the contact's key when asked */
     size_t n_addrs;           /* DIR_JOB_ADDRESSES: what to publish */
     char addrs[CARD_ADDRS_MAX][CARD_ADDR_MAX + 1];
     /* results */

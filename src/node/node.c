@@ -288,14 +288,17 @@ static bool contact_of(struct node *n, const uint8_t key[static E2E_KEY_LEN],
            node_contact_by_id(n, cid, c) == SOTTO_OK;
 }
 
-static void dir_submit(struct node *n, struct node_peer *p, enum dir_job_kind kind, uint64_t number)
+static void dir_submit(struct node *n, struct node_peer *p, enum dir_job_kind kind,
+                       const struct store_contact *c)
 {
     struct dir_job *j = calloc(1, sizeof(*j));
 
     if (j == NULL)
         return;
     j->kind = kind;
-    j->number = number;
+    j->number = c->number;
+    if (kind == DIR_JOB_LOOKUP)
+        memcpy(j->username, c->username, sizeof(j->username));
     memcpy(j->key, p->key, E2E_KEY_LEN);
     if (kind == DIR_JOB_BUNDLE)
         p->dir_bundle_pending = true;
@@ -314,7 +317,7 @@ static bool bundle_from_directory(struct node *n, struct node_peer *p)
         !contact_of(n, p->key, &c) || c.username[0] == '\0')
         return false;
     if (!p->dir_bundle_pending)
-        dir_submit(n, p, DIR_JOB_BUNDLE, c.number);
+        dir_submit(n, p, DIR_JOB_BUNDLE, &c);
     return true;
 }
 
@@ -328,7 +331,7 @@ static void lookup_addresses(struct node *n, struct node_peer *p)
         !contact_of(n, p->key, &c) || c.username[0] == '\0')
         return;
     p->next_lookup_ms = now + LOOKUP_MS;
-    dir_submit(n, p, DIR_JOB_LOOKUP, c.number);
+    dir_submit(n, p, DIR_JOB_LOOKUP, &c);
 }
 
 static void dir_bundle_done(struct node *n, struct node_peer *p, const struct dir_job *j)
