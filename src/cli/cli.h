@@ -56,12 +56,18 @@ int cmd_contact(struct cli *cli, int argc, char **argv);
 int cmd_safety_number(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
 int cmd_register(struct cli *cli, int argc, char **argv);
+/* Looks `query` (a username or number) up on the remembered directory and adds it as a
+ * contact, saying so in one line on stderr: for `send` and `chat` to someone not yet a contact
+ * (DESIGN.md, Trust). CLI_EXIT_OK, or an exit code with the error printed (CLI_EXIT_CONTACT,
+ * quietly, when `query` is neither a username nor a number). */
+int cli_lookup_contact(struct cli *cli, const char *query);
 int cmd_lookup(struct cli *cli, int argc, char **argv);
 int cmd_unregister(struct cli *cli, int argc, char **argv);
 int cmd_daemon(struct cli *cli, int argc, char **argv);
 int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_history(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_events(struct cli *cli, int argc, char **argv);
 int cmd_chat(struct cli *cli, int argc, char **argv);
 
 /* The Signal context, made on first use. */

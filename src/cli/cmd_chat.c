@@ -305,6 +305,12 @@ static void send_line(struct chat *ch, const char *text)
     if (rc == SOTTO_OK) {
         out_fmt(ch, ST_PLAIN, "%s  ✓", line != NULL ? line : "");
         sent_add(ch, jstr(result, "id"), line, true);
+        if (json_is_true(json_object_get(result, "held"))) {
+            char *why = escaped(jstr(result, "reason"));
+
+            out_fmt(ch, ST_WARN, "!! it waits: %s", why != NULL ? why : "the contact is held");
+            free(why);
+        }
     } else if (rc == SOTTO_EREFUSED && strcmp(jstr(error, "code"), "key_changed") == 0) {
         out_fmt(ch, ST_WARN,
                 "!! %s's identity key changed: nothing was sent. Check with them "
@@ -398,10 +404,15 @@ static void on_event_item(struct chat *ch, const char *text)
         on_message(ch, ev);
     else if (strcmp(name, "delivered") == 0)
         on_delivered(ch, jstr(ev, "id"));
-    else if (strcmp(name, "refused") == 0)
-        out_fmt(ch, ST_WARN, "!! a contact's node refused a message: %s",
+    else if (strcmp(name, "failed") == 0)
+        out_fmt(ch, ST_WARN, "!! a message was not delivered: the contact's node says %s",
                 refuse_text(json_integer_value(json_object_get(ev, "reason"))));
-    else
+    else if (strcmp(name, "key_changed") == 0 && strcmp(jstr(ev, "contact"), ch->name) == 0) {
+        char *msg = escaped(jstr(ev, "message"));
+
+        out_fmt(ch, ST_WARN, "!! %s: %s", ch->shown, msg != NULL ? msg : "their key changed");
+        free(msg);
+    } else
         on_link_event(ch, name, ev);
     json_decref(ev);
 }
@@ -506,6 +517,15 @@ static int find_contact(struct chat *ch)
 
     rc = call(ch, json_pack("{s:s, s:s, s:i}", "op", "history", "contact", ch->query, "limit", 1),
               &result, &error);
+    /* not a contact yet: looked up on the directory (DESIGN.md, Trust), when a daemon runs the
+     * node (an in-process node owns the profile's connection on its own thread) */
+    if (rc == SOTTO_EREFUSED && ch->ip == NULL && strcmp(jstr(error, "code"), "not_found") == 0 &&
+        cli_lookup_contact(ch->cli, ch->query) == CLI_EXIT_OK) {
+        json_decref(error);
+        rc = call(ch,
+                  json_pack("{s:s, s:s, s:i}", "op", "history", "contact", ch->query, "limit", 1),
+                  &result, &error);
+    }
     if (rc != SOTTO_OK)
         return call_failed(error, rc);
     snprintf(ch->name, sizeof(ch->name), "%s", jstr(result, "contact"));

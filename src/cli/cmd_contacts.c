@@ -150,18 +150,29 @@ int cmd_contact(struct cli *cli, int argc, char **argv)
 }
 
 /* Resolves CONTACT and computes our safety number with them. */
+/* The safety number with the contact; while a new key is held for it (a verified contact whose
+ * key changed on the directory), the one with the new key, which is what must be compared
+ * before it is taken: *held says so, and c then carries the new key and its number. */
 static int safety_for(struct cli *cli, const char *query, struct store_contact *c,
-                      struct identity_safety *s)
+                      struct identity_safety *s, bool *held)
 {
     struct store_self self;
     struct e2e_ctx *e2e;
+    uint8_t key[E2E_KEY_LEN];
     enum sotto_err rc;
     int code;
 
     if ((code = cli_open_profile(cli)) != CLI_EXIT_OK ||
         (code = cli_resolve_contact(cli, query, c)) != CLI_EXIT_OK)
         return code;
-    rc = store_self_get(cli->profile, &self);
+    rc = store_contact_held_key(cli->profile, c->id, key, held);
+    if (rc == SOTTO_OK && *held) {
+        memcpy(c->key, key, E2E_KEY_LEN);
+        c->number = identity_number(key);
+        c->verified = false;
+    }
+    if (rc == SOTTO_OK)
+        rc = store_self_get(cli->profile, &self);
     if (rc == SOTTO_OK)
         rc = cli_e2e(cli, &e2e);
     if (rc == SOTTO_OK)
@@ -169,13 +180,21 @@ static int safety_for(struct cli *cli, const char *query, struct store_contact *
     return rc == SOTTO_OK ? CLI_EXIT_OK : cli_fail(cli, rc, "computing the safety number");
 }
 
-static void print_safety_text(const struct store_contact *c, const struct identity_safety *s)
+static void print_safety_text(const struct store_contact *c, const struct identity_safety *s,
+                              bool held)
 {
     char name[4 * TEXT_NAME_MAX + 1], num[NUMBER_GROUPED_LEN];
 
     text_escape(c->name, name, sizeof(name));
     identity_number_grouped(c->number, num);
-    printf("Safety number with %s (%s)%s:\n\n", name, num, c->verified ? ", verified ✓" : "");
+    if (held)
+        printf("WARNING: %s has a NEW identity key; messages to them wait until you compare\n"
+               "the safety number of the new key with them (in person, or on a call you trust).\n"
+               "Safety number with %s's new key (%s):\n\n",
+               name, name, num);
+    else
+        printf("Safety number with %s (%s)%s:\n\n", name, num,
+               c->verified ? ", verified ✓" : "");
     for (int row = 0; row < 3; row++) {
         const char *d = s->digits + row * 20;
         printf("    %.5s %.5s %.5s %.5s\n", d, d + 5, d + 10, d + 15);
@@ -209,7 +228,7 @@ int cmd_safety_number(struct cli *cli, int argc, char **argv)
     struct store_contact c;
     struct identity_safety s;
     char grouped[SAFETY_GROUPED_LEN], code_b64[2 * SAFETY_SCAN_MAX];
-    bool qr = false, json = false;
+    bool qr = false, json = false, held = false;
     int opt, code;
 
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -224,15 +243,16 @@ int cmd_safety_number(struct cli *cli, int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage_error("safety-number", "name one CONTACT");
-    if ((code = safety_for(cli, argv[optind], &c, &s)) != CLI_EXIT_OK)
+    if ((code = safety_for(cli, argv[optind], &c, &s, &held)) != CLI_EXIT_OK)
         return code;
     identity_safety_grouped(&s, grouped);
     if (scannable_b64(&s, code_b64, sizeof(code_b64)) != 0)
         return cli_fail(cli, SOTTO_ETOOBIG, "encoding the safety code");
     if (json)
-        return cli_print_json(json_pack("{s:s, s:s, s:s, s:b}", "contact", c.name, "safety_number",
-                                        grouped, "scannable", code_b64, "verified", c.verified));
-    print_safety_text(&c, &s);
+        return cli_print_json(json_pack("{s:s, s:s, s:s, s:b, s:b}", "contact", c.name,
+                                        "safety_number", grouped, "scannable", code_b64,
+                                        "verified", c.verified, "new_key_held", held));
+    print_safety_text(&c, &s, held);
     if (qr) {
         if (qr_print(stdout, code_b64) != SOTTO_OK)
             return cli_fail(cli, SOTTO_ENOMEM, "drawing the QR code");
@@ -299,6 +319,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
     struct store_contact c;
     struct identity_safety s;
     char name[4 * TEXT_NAME_MAX + 1];
+    bool held = false;
     enum sotto_err rc;
     int opt, code;
 
@@ -312,22 +333,23 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage_error("verify", "name one CONTACT");
-    if ((code = safety_for(cli, argv[optind], &c, &s)) != CLI_EXIT_OK)
+    if ((code = safety_for(cli, argv[optind], &c, &s, &held)) != CLI_EXIT_OK)
         return code;
     text_escape(c.name, name, sizeof(name));
     if (scanned != NULL) {
         code = verify_scanned(cli, &s, scanned);
     } else {
-        print_safety_text(&c, &s);
+        print_safety_text(&c, &s, held);
         code = prompt_confirm("Does the other side see exactly these 60 digits?")
                        ? CLI_EXIT_OK
                        : (fprintf(stderr, "Not verified.\n"), CLI_EXIT_UNVERIFIED);
     }
     if (code != CLI_EXIT_OK)
         return code;
-    rc = store_contact_set_verified(cli->profile, c.id, c.key, true);
-    if (rc == SOTTO_OK)
-        rc = store_contact_unhold(cli->profile, c.id); /* verified again: messages go out */
+    if (held) /* the new key compared: taken, verified, and what waited goes to it */
+        rc = store_contact_accept_held(cli->profile, c.id, c.key, c.number);
+    else
+        rc = store_contact_set_verified(cli->profile, c.id, c.key, true);
     if (rc == SOTTO_EKEYCHANGED || rc == SOTTO_ENOENT) {
         fprintf(stderr,
                 "sotto: verify: %s's %s while you were comparing; nothing was marked\n"
@@ -337,6 +359,9 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
     }
     if (rc != SOTTO_OK)
         return cli_fail(cli, rc, "saving the verified mark");
-    printf("✓ %s is verified.\n", name);
+    if (held)
+        printf("✓ %s's new key is verified; messages that waited go to it now.\n", name);
+    else
+        printf("✓ %s is verified.\n", name);
     return CLI_EXIT_OK;
 }

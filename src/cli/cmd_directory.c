@@ -33,6 +33,7 @@ struct dir_args {
     const char *addrs[CARD_ADDRS_MAX];
     size_t n_addrs;
     bool json, accept_new_key;
+    bool quiet;          /* a lookup for another command: one line on stderr, not the report */
     const char *operand; /* USERNAME or NAME|NUMBER */
 };
 
@@ -616,6 +617,14 @@ static int lookup_store(struct cli *cli, const struct net_account *acct, const s
         return cli_fail(cli, rc, "saving the contact");
     if (what == STORE_IMPORT_KEY_REPLACED)
         lookup_warn_moved(&prev, &c);
+    if (a->quiet) {
+        char name[4 * TEXT_NAME_MAX + 1];
+
+        text_escape(c.name, name, sizeof(name));
+        fprintf(stderr, "sotto: %s found on %s and added as a contact (not verified yet)\n",
+                name, net_dir_url(d));
+        return CLI_EXIT_OK;
+    }
     return lookup_print(&c, &prev, what, d, a->json);
 }
 
@@ -683,6 +692,31 @@ static int lookup_run(struct cli *cli, const struct dir_args *a)
         lookup_topup(cli, &t, d);
     net_dir_free(d);
     return code;
+}
+
+int cli_lookup_contact(struct cli *cli, const char *query)
+{
+    struct dir_args a = {.operand = query, .quiet = true};
+    uint64_t number;
+    char username[TEXT_USERNAME_MAX + 1];
+    size_t len = strnlen(query, TEXT_USERNAME_MAX + 1);
+    struct store_directory saved;
+    int code = cli_open_profile(cli);
+
+    if (code != CLI_EXIT_OK)
+        return code;
+    if (store_directory_get(cli->profile, &saved) != SOTTO_OK || saved.pin[0] == '\0')
+        return CLI_EXIT_CONTACT; /* no directory to ask */
+    if (identity_number_parse(query, &number) != SOTTO_OK) {
+        if (len > TEXT_USERNAME_MAX)
+            return CLI_EXIT_CONTACT;
+        memcpy(username, query, len + 1);
+        text_lower_ascii(username);
+        if (text_check_username((const uint8_t *)username, len) != SOTTO_OK)
+            return CLI_EXIT_CONTACT; /* a name, not a username: nothing to ask the directory */
+        a.operand = username;
+    }
+    return lookup_run(cli, &a);
 }
 
 int cmd_lookup(struct cli *cli, int argc, char **argv)

@@ -289,10 +289,22 @@ int cmd_send(struct cli *cli, int argc, char **argv)
     if (rc != SOTTO_OK)
         return no_node(cli, rc);
     node_client_on_event(nc, wait_event, &w); /* before the call: see wait_ctx.seen */
-    rc = node_client_call(nc,
-                          json_pack("{s:s, s:s, s:s}", "op", "send", "contact", argv[optind],
-                                    "text", argv[optind + 1]),
-                          &result, &error, CALL_MS);
+    for (int tries = 0;; tries++) {
+        rc = node_client_call(nc,
+                              json_pack("{s:s, s:s, s:s}", "op", "send", "contact", argv[optind],
+                                        "text", argv[optind + 1]),
+                              &result, &error, CALL_MS);
+        /* not a contact yet: looked up on the directory (DESIGN.md, Trust), then sent */
+        if (tries > 0 || rc != SOTTO_EREFUSED ||
+            strcmp(json_string_value(json_object_get(error, "code")) != NULL
+                           ? json_string_value(json_object_get(error, "code"))
+                           : "",
+                   "not_found") != 0 ||
+            cli_lookup_contact(cli, argv[optind]) != CLI_EXIT_OK)
+            break;
+        json_decref(error);
+        error = NULL;
+    }
     if (rc != SOTTO_OK) {
         node_client_free(nc);
         return call_failed(error, rc);
@@ -321,6 +333,11 @@ int cmd_send(struct cli *cli, int argc, char **argv)
     } else {
         printf("✓ stored and queued\n");
     }
+    if (!json && json_is_true(json_object_get(result, "held")) && !w.delivered)
+        fprintf(stderr, "sotto: send: %s\n",
+                json_string_value(json_object_get(result, "reason")) != NULL
+                        ? json_string_value(json_object_get(result, "reason"))
+                        : "the contact is held");
     json_decref(result);
     node_client_free(nc);
     return code;
@@ -389,7 +406,13 @@ int cmd_history(struct cli *cli, int argc, char **argv)
                    state == NULL || strcmp(state, "received") == 0 ? ""
                    : strcmp(state, "delivered") == 0               ? "  ✓✓"
                    : strcmp(state, "failed") == 0                  ? "  ✗ failed"
+                   : strcmp(state, "waiting") == 0                 ? "  ⏳ waiting"
                                                                    : "  ✓");
+            if (state != NULL && (strcmp(state, "failed") == 0 || strcmp(state, "waiting") == 0) &&
+                json_is_string(json_object_get(m, "reason"))) {
+                text_escape(json_string_value(json_object_get(m, "reason")), esc, sizeof(esc));
+                printf("      (%s)\n", esc);
+            }
         }
     }
     json_decref(result);
@@ -400,7 +423,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: sotto status [--json]\n"
                                 "\n"
-                                "Shows the running node: its ports and the peer links up.\n";
+                                "Shows the running node: its ports, the peer links up, and what\n"
+                                "waits in its outbox, per contact, with the reason.\n";
     json_t *result = NULL, *l;
     bool json = false;
     size_t i;
@@ -425,7 +449,91 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 printf("  link with %s at %s (%s)\n", json_string_value(json_object_get(l, "peer")),
                        json_string_value(json_object_get(l, "address")),
                        json_is_true(json_object_get(l, "dialed")) ? "dialed" : "accepted");
+        if (json_array_size(json_object_get(result, "outbox")) == 0)
+            printf("outbox empty: everything sent was delivered\n");
+        json_array_foreach(json_object_get(result, "outbox"), i, l)
+        {
+            const char *why = json_string_value(json_object_get(l, "why"));
+            const char *who = json_string_value(json_object_get(l, "contact"));
+            char esc[1024], name[4 * TEXT_NAME_MAX + 1];
+
+            text_escape(why != NULL ? why : "", esc, sizeof(esc));
+            text_escape(who != NULL ? who : "?", name, sizeof(name));
+            printf("  to %s: %lld waiting, %lld sent and not acknowledged\n      %s\n", name,
+                   (long long)json_integer_value(json_object_get(l, "waiting")),
+                   (long long)json_integer_value(json_object_get(l, "sent")), esc);
+        }
     }
     json_decref(result);
     return CLI_EXIT_OK;
+}
+
+/* ---- sotto events ---- */
+
+static struct node_client *volatile listening; /* for the signal handler */
+
+static void on_events_signal(int sig)
+{
+    (void)sig;
+    if (listening != NULL)
+        node_client_interrupt(listening);
+}
+
+static void print_event(void *arg, json_t *ev)
+{
+    bool json = *(bool *)arg;
+    const char *name = json_string_value(json_object_get(ev, "event"));
+    const char *what = json_string_value(json_object_get(ev, "message"));
+    char esc[1024];
+
+    if (name == NULL)
+        return; /* an answer, not an event */
+    if (json) {
+        json_dumpf(ev, stdout, JSON_COMPACT);
+        putchar('\n');
+    } else {
+        text_escape(what != NULL ? what : "", esc, sizeof(esc));
+        printf("%s%s%s\n", name, what != NULL ? ": " : "", esc);
+    }
+    fflush(stdout);
+}
+
+int cmd_events(struct cli *cli, int argc, char **argv)
+{
+    static const char usage[] =
+            "Usage: sotto events [--json]\n"
+            "\n"
+            "Prints the running node's events as they come (messages, deliveries, links, key\n"
+            "changes: docs/API.md lists them), one a line; with --json, each as the JSON object\n"
+            "the local API sends. Runs until interrupted (exit 0) or the node stops (exit 18).\n";
+    struct node_client *nc = NULL;
+    struct sigaction sa = {0};
+    bool json = false;
+    int code = cli_parse_json_only(argc, argv, usage, &json);
+    enum sotto_err rc;
+
+    if (code != 0)
+        return code < 0 ? CLI_EXIT_OK : code;
+    rc = node_client_open(&nc, &cli->env, cli->home, CONNECT_MS);
+    if (rc != SOTTO_OK)
+        return no_node(cli, rc);
+    node_client_on_event(nc, print_event, &json);
+    listening = nc;
+    sa.sa_handler = on_events_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* the first line says the stream is open, so that a script knows events from now on come */
+    if (json)
+        printf("{\"event\":\"listening\"}\n");
+    else
+        printf("listening for events (Ctrl-C to stop)\n");
+    fflush(stdout);
+    while (node_client_wait(nc, 0) && !node_client_gone(nc))
+        ;
+    code = node_client_gone(nc) ? CLI_EXIT_NODAEMON : CLI_EXIT_OK;
+    listening = NULL;
+    node_client_free(nc);
+    if (code != CLI_EXIT_OK)
+        fprintf(stderr, "sotto: events: the node stopped\n");
+    return code;
 }

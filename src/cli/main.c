@@ -30,7 +30,8 @@ static const struct command commands[] = {
         {"daemon", cmd_daemon, "run your node: peer links, delivery, the local API"},
         {"send", cmd_send, "send a message to a contact (through the running node)"},
         {"history", cmd_history, "show the messages with a contact"},
-        {"status", cmd_status, "show the running node's links"},
+        {"status", cmd_status, "show the running node's links and outbox"},
+        {"events", cmd_events, "print the running node's events as they come"},
         {"chat", cmd_chat, "chat with a contact in the terminal (runs the node if none is)"},
 };
 

@@ -114,6 +114,45 @@ static enum sotto_err resolve(struct node *n, const char *query, struct store_co
     return SOTTO_OK;
 }
 
+/* Why messages to a contact wait, in words for the user. */
+static void waiting_why(struct node *n, const struct store_contact *ct, bool held,
+                        const struct node_peer *p, char *out, size_t cap)
+{
+    if (held)
+        snprintf(out, cap,
+                 "held: %s has a new key on the directory; compare the new safety number "
+                 "(sotto verify %s) or accept it (sotto lookup %s --accept-new-key)",
+                 ct->name, ct->name, ct->username[0] != '\0' ? ct->username : ct->name);
+    else if (p != NULL && p->link != NULL)
+        snprintf(out, cap, "linked: waiting for %s's node to acknowledge", ct->name);
+    else if (p != NULL && p->why[0] != '\0')
+        snprintf(out, cap, "%s; the node keeps trying", p->why);
+    else
+        snprintf(out, cap, "%s's node has not been reached yet; the node keeps trying",
+                 ct->name);
+    (void)n;
+}
+
+static struct node_peer *peer_of(struct node *n, const uint8_t key[static E2E_KEY_LEN])
+{
+    for (size_t i = 0; i < n->n_peers; i++)
+        if (memcmp(n->peers[i].key, key, E2E_KEY_LEN) == 0)
+            return &n->peers[i];
+    return NULL;
+}
+
+/* Why messages to contact `ct` wait now; true when it is held. */
+static bool contact_why(struct node *n, const struct store_contact *ct, char *out, size_t cap)
+{
+    uint8_t key[E2E_KEY_LEN];
+    bool held = false;
+
+    if (store_contact_held_key(n->p.profile, ct->id, key, &held) != SOTTO_OK)
+        held = false;
+    waiting_why(n, ct, held, peer_of(n, ct->key), out, cap);
+    return held;
+}
+
 static void op_send(struct node *n, struct api_conn *c, json_t *id, json_t *req)
 {
     const char *who = json_string_value(json_object_get(req, "contact"));
@@ -122,7 +161,9 @@ static void op_send(struct node *n, struct api_conn *c, json_t *id, json_t *req)
     size_t len = json_string_length(jt);
     struct store_contact ct;
     struct store_msg_new m = {0};
-    char idhex[2 * WIRE_ID_LEN + 1], msg[256];
+    char idhex[2 * WIRE_ID_LEN + 1], msg[256], why[1024];
+    json_t *result;
+    bool held;
     enum sotto_err rc;
 
     if (who == NULL || text == NULL || len == 0 || len > WIRE_BODY_MAX ||
@@ -157,8 +198,12 @@ static void op_send(struct node *n, struct api_conn *c, json_t *id, json_t *req)
         return;
     }
     sodium_bin2hex(idhex, sizeof(idhex), m.msg_id, sizeof(m.msg_id));
-    reply_ok(c, id,
-             json_pack("{s:s, s:s, s:s}", "id", idhex, "contact", ct.name, "state", "stored"));
+    held = contact_why(n, &ct, why, sizeof(why));
+    result = json_pack("{s:s, s:s, s:s, s:b}", "id", idhex, "contact", ct.name, "state", "stored",
+                       "held", held);
+    if (held && result != NULL)
+        json_object_set_new(result, "reason", json_string(why));
+    reply_ok(c, id, result);
     node_flush(n, ct.key);
 }
 
@@ -226,9 +271,15 @@ static const char *state_name(enum store_msg_state s)
     }
 }
 
+struct history_ctx {
+    json_t *list;
+    const char *why_waiting; /* the reason a waiting message waits */
+};
+
 static enum sotto_err history_each(void *arg, const struct store_message *m)
 {
-    json_t *list = arg;
+    struct history_ctx *hc = arg;
+    json_t *list = hc->list;
     char idhex[2 * STORE_MSG_ID_LEN + 1];
     json_t *o;
 
@@ -241,6 +292,8 @@ static enum sotto_err history_each(void *arg, const struct store_message *m)
         return SOTTO_ENOMEM;
     if (m->state == STORE_MSG_FAILED)
         json_object_set_new(o, "reason", json_string(sotto_strerror(m->fail_reason)));
+    else if (m->state == STORE_MSG_WAITING)
+        json_object_set_new(o, "reason", json_string(hc->why_waiting));
     return json_array_append_new(list, o) == 0 ? SOTTO_OK : SOTTO_ENOMEM;
 }
 
@@ -251,6 +304,8 @@ static void op_history(struct node *n, struct api_conn *c, json_t *id, json_t *r
     json_int_t limit = jl != NULL ? json_integer_value(jl) : HISTORY_DEFAULT;
     bool truncated = false;
     struct store_contact ct;
+    struct history_ctx hc;
+    char why[1024];
     enum sotto_err rc;
 
     if (who == NULL || (jl != NULL && !json_is_integer(jl)) || limit < 1 || limit > HISTORY_MAX) {
@@ -263,7 +318,10 @@ static void op_history(struct node *n, struct api_conn *c, json_t *id, json_t *r
         return;
     }
     list = json_array();
-    rc = list != NULL ? store_history_each(n->p.profile, ct.id, (size_t)limit, history_each, list)
+    hc.list = list;
+    hc.why_waiting = why;
+    contact_why(n, &ct, why, sizeof(why));
+    rc = list != NULL ? store_history_each(n->p.profile, ct.id, (size_t)limit, history_each, &hc)
                       : SOTTO_ENOMEM;
     if (rc != SOTTO_OK) {
         json_decref(list);
@@ -281,8 +339,42 @@ static void op_history(struct node *n, struct api_conn *c, json_t *id, json_t *r
                        "messages", list, "truncated", truncated));
 }
 
+struct outbox_ctx {
+    struct node *n;
+    json_t *list;
+};
+
+static enum sotto_err outbox_each(void *arg, const struct store_outbox_summary *s)
+{
+    struct outbox_ctx *oc = arg;
+    struct node *n = oc->n;
+    struct store_contact ct = {0};
+    uint8_t key[E2E_KEY_LEN];
+    int64_t cid = 0;
+    bool held = false;
+    char why[1024];
+    struct node_peer *p = peer_of(n, s->peer);
+
+    if (store_peer_trust(n->p.profile, s->peer, false, &cid) != SOTTO_OK ||
+        node_contact_by_id(n, cid, &ct) != SOTTO_OK)
+        snprintf(ct.name, sizeof(ct.name), "%s", "a former key of a contact");
+    else if (store_contact_held_key(n->p.profile, cid, key, &held) != SOTTO_OK)
+        held = false;
+    waiting_why(n, &ct, held, p, why, sizeof(why));
+    return json_array_append_new(
+                   oc->list,
+                   json_pack("{s:s, s:I, s:I, s:I, s:b, s:b, s:I, s:s}", "contact", ct.name,
+                             "waiting", (json_int_t)s->waiting, "sent", (json_int_t)s->sent,
+                             "attempts", (json_int_t)s->attempts, "linked",
+                             p != NULL && p->link != NULL, "held", held, "next_attempt_ms",
+                             (json_int_t)s->next_ms, "why", why)) == 0
+                   ? SOTTO_OK
+                   : SOTTO_ENOMEM;
+}
+
 static void op_status(struct node *n, struct api_conn *c, json_t *id)
 {
+    struct outbox_ctx oc = {.n = n, .list = json_array()};
     json_t *links = json_array();
     char name[128];
     struct store_contact ct;
@@ -301,11 +393,18 @@ static void op_status(struct node *n, struct api_conn *c, json_t *id)
                                                net_link_peer(p->link), "dialed",
                                                net_link_dialed(p->link)));
     }
+    if (oc.list == NULL || store_outbox_summaries(n->p.profile, outbox_each, &oc) != SOTTO_OK) {
+        json_decref(oc.list);
+        json_decref(links);
+        reply_err(c, id, "failed", "cannot read the outbox");
+        return;
+    }
     reply_ok(c, id,
-             json_pack("{s:s, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "name",
-                       n->self.name, "number", (json_int_t)n->self.number, "peer_port",
+             json_pack("{s:s, s:I, s:I, s:I, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+                       "name", n->self.name, "number", (json_int_t)n->self.number, "peer_port",
                        (json_int_t)net_loop_port(n->loop), "api_port",
-                       (json_int_t)net_loop_api_port(n->loop), "links", links, "times", "commits",
+                       (json_int_t)net_loop_api_port(n->loop), "links", links, "outbox", oc.list,
+                       "times", "commits",
                        (json_int_t)n->times.turns_written, "encrypted",
                        (json_int_t)n->times.encrypted, "decrypted", (json_int_t)n->times.decrypted,
                        "encrypt_us", (json_int_t)(n->times.encrypt_ns / 1000), "decrypt_us",

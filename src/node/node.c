@@ -391,19 +391,39 @@ static void dir_lookup_done(struct node *n, struct node_peer *p, const struct di
     memcpy(sa.key, j->account.key, E2E_KEY_LEN);
     sa.n_addrs = j->account.n_addrs;
     memcpy(sa.addrs, j->account.addrs, sizeof(sa.addrs));
-    rc = store_contact_from_directory(n->p.profile, &sa, false, &c, &prev, &what);
+    rc = node_tx(n);
+    if (rc == SOTTO_OK)
+        rc = store_contact_from_directory(n->p.profile, &sa, false, &c, &prev, &what);
     if (rc == SOTTO_EKEYCHANGED && prev.id > 0) {
         (void)store_contact_hold(n->p.profile, prev.id, sa.key);
-        node_api_event(n, json_pack("{s:s, s:s, s:s}", "event", "key_changed", "contact", prev.name,
-                                    "message",
+        log_warn(n->env->log, "%s has a new key on the directory: messages to them are held",
+                 prev.name);
+        node_api_event(n, json_pack("{s:s, s:s, s:b, s:s}", "event", "key_changed", "contact",
+                                    prev.name, "held", 1, "message",
                                     "the directory gives this verified contact a new key: "
-                                    "messages are held until you verify again or accept it"));
+                                    "messages are held until you verify the new key "
+                                    "(sotto verify) or accept it (sotto lookup "
+                                    "--accept-new-key)"));
         return;
     }
     if (rc != SOTTO_OK)
         return;
+    if (what == STORE_IMPORT_KEY_REPLACED) {
+        /* an unverified contact moves to the directory's key (DESIGN.md, Trust): said, and
+         * what waited for it follows it (store_outbox_follow) */
+        log_warn(n->env->log, "%s has a new key on the directory: their messages now go to it",
+                 c.name);
+        node_api_event(n, json_pack("{s:s, s:s, s:b, s:s}", "event", "key_changed", "contact",
+                                    c.name, "held", 0, "message",
+                                    "this unverified contact has a new key on the directory: "
+                                    "messages now go to it; compare safety numbers "
+                                    "(sotto verify)"));
+    }
+    p = peer_get(n, c.key);
+    if (p == NULL)
+        return;
     p->next_dial_ms = 0; /* dial the fresh addresses now */
-    node_flush(n, p->key);
+    node_flush(n, c.key);
 }
 
 /* Results from the directory worker, on the loop's thread. */
@@ -656,6 +676,12 @@ static void on_hello(struct node *n, struct nlink *nl, const struct wire_hello *
         node_api_event(n, json_pack("{s:s, s:s, s:s}", "event", "link_refused", "address", nl->addr,
                                     "message", label));
         net_link_close(nl->l, NET_CLOSE_POLICY, "not the expected identity");
+        /* the contact may have moved, or have a new key: the directory says which */
+        p = peer_find(n, nl->expect);
+        if (p != NULL) {
+            snprintf(p->why, sizeof(p->why), "%s", label);
+            lookup_addresses(n, p);
+        }
         return;
     }
     nl->proven = true;
@@ -683,6 +709,7 @@ static void on_hello(struct node *n, struct nlink *nl, const struct wire_hello *
         net_link_close(p->link, NET_CLOSE_NORMAL, "duplicate link");
     }
     p->link = nl->l;
+    p->why[0] = '\0';
     p->fresh = true;
     p->bundle_asked = false;
     if (n->card != NULL) {
@@ -1026,6 +1053,7 @@ static void link_dial_failed(void *arg, void *cookie, const char *why)
                                 "message", why));
     if (p != NULL) {
         p->dialing = false;
+        snprintf(p->why, sizeof(p->why), "cannot reach %s: %s", d->addr, why);
         lookup_addresses(n, p); /* the contact may have moved */
     }
     sotto_free(n->env, d);

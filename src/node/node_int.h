@@ -38,6 +38,7 @@ struct node_peer {
     uint64_t dir_bundle_retry_ms; /* the directory failed: the link's bundle until then */
     unsigned refusals;
     uint64_t next_dial_ms;
+    char why[640];   /* why it cannot be reached now ("" when unknown or linked), for status */
     bool want_flush; /* its outbox is flushed at the end of this turn */
     bool blocked;    /* the last flush stopped at the link's queue */
 };

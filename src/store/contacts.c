@@ -640,6 +640,8 @@ static enum sotto_err import_onto(struct import *im, bool new_key)
     im->what = new_key ? STORE_IMPORT_KEY_REPLACED : STORE_IMPORT_UPDATED;
     if (new_key) {
         rc = store_contact_key_to_history(im->p, im->cur.id, now);
+        if (rc == SOTTO_OK)
+            rc = store_outbox_follow(im->p, im->cur.key, im->card->key);
         if (rc != SOTTO_OK)
             return rc;
     }

@@ -540,6 +540,8 @@ static enum sotto_err contact_move(struct from_dir *fd)
 
     fd->what = STORE_IMPORT_KEY_REPLACED;
     rc = store_contact_key_to_history(fd->p, fd->by_user.id, fd->now);
+    if (rc == SOTTO_OK)
+        rc = store_outbox_follow(fd->p, fd->by_user.key, a->key);
     if (rc != SOTTO_OK)
         return rc;
     rc = store_db_prepare(fd->p,

@@ -308,6 +308,36 @@ enum sotto_err store_outbox_rewait(struct store_profile *p, int64_t outbox_id,
     return store_op_end(p, own, rewait_run(p, outbox_id, peer));
 }
 
+enum sotto_err store_outbox_follow(struct store_profile *p, const uint8_t old[static E2E_KEY_LEN],
+                                   const uint8_t new_key[static E2E_KEY_LEN])
+{
+    sqlite3_stmt *st;
+    enum sotto_err rc;
+
+    rc = store_db_prepare(p,
+                          "UPDATE messages SET state = 1 WHERE state = 2 AND id IN "
+                          "(SELECT message_id FROM outbox WHERE peer_key = ?1)",
+                          &st);
+    if (rc != SOTTO_OK)
+        return rc;
+    if (sqlite3_bind_blob(st, 1, old, E2E_KEY_LEN, SQLITE_STATIC) != SQLITE_OK)
+        return store_db_bind_failed(p, st);
+    rc = store_db_run(p, st);
+    if (rc != SOTTO_OK)
+        return rc;
+    rc = store_db_prepare(p,
+                          "UPDATE outbox SET peer_key = ?2, seq = NULL, kind = NULL, "
+                          "ciphertext = NULL, attempts = 0, next_ms = ?3 WHERE peer_key = ?1",
+                          &st);
+    if (rc != SOTTO_OK)
+        return rc;
+    if (sqlite3_bind_blob(st, 1, old, E2E_KEY_LEN, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 2, new_key, E2E_KEY_LEN, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)sotto_now_ms(p->env)) != SQLITE_OK)
+        return store_db_bind_failed(p, st);
+    return run_mapped(p, st);
+}
+
 enum sotto_err store_outbox_attempted(struct store_profile *p, int64_t outbox_id, uint64_t next_ms)
 {
     sqlite3_stmt *st;
@@ -442,6 +472,45 @@ store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN
                   enum sotto_err (*each)(void *arg, const struct store_outbox_entry *e), void *arg)
 {
     return store_outbox_walk(p, peer, STORE_OUTBOX_ALL, 0, max, each, arg);
+}
+
+enum sotto_err store_outbox_summaries(struct store_profile *p,
+                                      enum sotto_err (*each)(void *arg,
+                                                             const struct store_outbox_summary *s),
+                                      void *arg)
+{
+    struct store_outbox_summary sum;
+    sqlite3_stmt *st;
+    enum sotto_err rc;
+    bool row = true;
+
+    if (each == NULL)
+        return SOTTO_EINVAL;
+    rc = store_db_prepare(p,
+                          "SELECT peer_key, sum(seq IS NULL), sum(seq IS NOT NULL), max(attempts), "
+                          "min(next_ms) FROM outbox GROUP BY peer_key ORDER BY peer_key",
+                          &st);
+    while (rc == SOTTO_OK) {
+        rc = store_db_step(p, st, &row);
+        if (rc != SOTTO_OK || !row)
+            break;
+        memset(&sum, 0, sizeof(sum));
+        rc = store_col_blob(st, 0, sum.peer, E2E_KEY_LEN);
+        if (rc == SOTTO_OK && (sqlite3_column_int64(st, 1) < 0 || sqlite3_column_int64(st, 2) < 0 ||
+                               sqlite3_column_int64(st, 3) < 0 ||
+                               sqlite3_column_int64(st, 3) > UINT32_MAX ||
+                               sqlite3_column_int64(st, 4) < 0))
+            rc = SOTTO_ECORRUPT;
+        if (rc != SOTTO_OK)
+            break;
+        sum.waiting = (size_t)sqlite3_column_int64(st, 1);
+        sum.sent = (size_t)sqlite3_column_int64(st, 2);
+        sum.attempts = (uint32_t)sqlite3_column_int64(st, 3);
+        sum.next_ms = (uint64_t)sqlite3_column_int64(st, 4);
+        rc = each(arg, &sum);
+    }
+    store_db_release(p, st);
+    return rc;
 }
 
 static enum sotto_err peer_due_row(sqlite3_stmt *st, uint8_t peer[static E2E_KEY_LEN],

@@ -143,6 +143,20 @@ enum sotto_err store_outbox_peers_due(struct store_profile *p, uint64_t due_ms,
                                                              uint64_t next_ms),
                                       void *arg);
 
+/* What one peer's outbox holds, for status. */
+struct store_outbox_summary {
+    uint8_t peer[E2E_KEY_LEN];
+    size_t waiting;   /* not encrypted yet */
+    size_t sent;      /* encrypted, sent or to send, not acknowledged */
+    uint32_t attempts; /* the most any entry has had */
+    uint64_t next_ms;  /* the earliest next attempt */
+};
+/* Calls `each` for every peer with outbox entries, in key order; stops at its first error. */
+enum sotto_err store_outbox_summaries(struct store_profile *p,
+                                      enum sotto_err (*each)(void *arg,
+                                                             const struct store_outbox_summary *s),
+                                      void *arg);
+
 /* Marks delivered the outgoing messages ids[0..n) that `peer` acknowledged (an ack only counts
  * from the peer an entry was sent to) and removes their outbox entries, all at once. Unknown or
  * already delivered ids are skipped; *n_marked (may be NULL) counts the others. */

@@ -512,6 +512,89 @@ enum sotto_err store_contact_unhold(struct store_profile *p, int64_t contact_id)
     return store_db_run(p, st);
 }
 
+enum sotto_err store_contact_held_key(struct store_profile *p, int64_t contact_id,
+                                      uint8_t key[static E2E_KEY_LEN], bool *held)
+{
+    sqlite3_stmt *st;
+    enum sotto_err rc;
+    bool row = false;
+
+    *held = false;
+    rc = store_db_prepare(p,
+                          "SELECT h.public_key FROM contact_holds h JOIN contacts c "
+                          "ON c.id = h.contact_id WHERE h.contact_id = ?1 "
+                          "AND h.public_key != c.public_key",
+                          &st);
+    if (rc != SOTTO_OK)
+        return rc;
+    if (sqlite3_bind_int64(st, 1, contact_id) != SQLITE_OK)
+        return store_db_bind_failed(p, st);
+    rc = store_db_step(p, st, &row);
+    if (rc == SOTTO_OK && row)
+        rc = store_col_blob(st, 0, key, E2E_KEY_LEN);
+    *held = rc == SOTTO_OK && row;
+    store_db_release(p, st);
+    return rc;
+}
+
+/* The contact moves to the held key, verified; the old key goes to its history and what waited
+ * for the contact follows it. */
+static enum sotto_err accept_held_run(struct store_profile *p, int64_t contact_id,
+                                      const uint8_t new_key[static E2E_KEY_LEN], uint64_t number)
+{
+    sqlite3_int64 now = (sqlite3_int64)sotto_now_ms(p->env);
+    uint8_t held[E2E_KEY_LEN], old[E2E_KEY_LEN];
+    sqlite3_stmt *st;
+    bool is_held = false, row = false;
+    enum sotto_err rc = store_contact_held_key(p, contact_id, held, &is_held);
+
+    if (rc != SOTTO_OK)
+        return rc;
+    if (!is_held || sodium_memcmp(held, new_key, E2E_KEY_LEN) != 0)
+        return SOTTO_EKEYCHANGED; /* the hold changed or ended while the user compared */
+    rc = store_db_prepare(p, "SELECT public_key FROM contacts WHERE id = ?1", &st);
+    if (rc != SOTTO_OK)
+        return rc;
+    if (sqlite3_bind_int64(st, 1, contact_id) != SQLITE_OK)
+        return store_db_bind_failed(p, st);
+    rc = store_db_step(p, st, &row);
+    if (rc == SOTTO_OK)
+        rc = row ? store_col_blob(st, 0, old, E2E_KEY_LEN) : SOTTO_ENOENT;
+    store_db_release(p, st);
+    if (rc == SOTTO_OK)
+        rc = store_contact_key_to_history(p, contact_id, now);
+    if (rc == SOTTO_OK)
+        rc = store_outbox_follow(p, old, new_key);
+    if (rc != SOTTO_OK)
+        return rc;
+    rc = store_db_prepare(p,
+                          "UPDATE contacts SET public_key = ?1, number = ?2, "
+                          "claimed_username = NULL, verified = 1, key_added_ms = ?3, "
+                          "updated_ms = ?3 WHERE id = ?4",
+                          &st);
+    if (rc != SOTTO_OK)
+        return rc;
+    if (sqlite3_bind_blob(st, 1, new_key, E2E_KEY_LEN, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)number) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, now) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 4, contact_id) != SQLITE_OK)
+        return store_db_bind_failed(p, st);
+    rc = store_contact_write(p, st);
+    return rc == SOTTO_OK ? store_contact_unhold(p, contact_id) : rc;
+}
+
+enum sotto_err store_contact_accept_held(struct store_profile *p, int64_t contact_id,
+                                         const uint8_t new_key[static E2E_KEY_LEN],
+                                         uint64_t number)
+{
+    bool own;
+    enum sotto_err rc = number <= INT64_MAX ? store_op_begin(p, &own) : SOTTO_EINVAL;
+
+    if (rc != SOTTO_OK)
+        return rc;
+    return store_op_end(p, own, accept_held_run(p, contact_id, new_key, number));
+}
+
 /* ---- binding ---- */
 
 void store_session_store(struct store_profile *p, struct e2e_session_store *out)

@@ -43,6 +43,17 @@ enum sotto_err store_contact_hold(struct store_profile *p, int64_t contact_id,
                                   const uint8_t new_key[static E2E_KEY_LEN]);
 /* Ends a hold (the user verified the contact again). SOTTO_OK also when there was none. */
 enum sotto_err store_contact_unhold(struct store_profile *p, int64_t contact_id);
+/* The key held for the contact (*held false when no hold is in force). */
+enum sotto_err store_contact_held_key(struct store_profile *p, int64_t contact_id,
+                                      uint8_t key[static E2E_KEY_LEN], bool *held);
+/* The user compared safety numbers with the held key `new_key` and they match: the contact
+ * moves to it (number `number`, the one that key makes), verified; the old key goes to its
+ * history, the hold ends, and the contact's unacknowledged messages follow it to the new key
+ * (encrypted again, their ids kept). SOTTO_EKEYCHANGED when `new_key` is no longer the held
+ * key; nothing changes then. Joins an open transaction, else runs in its own. */
+enum sotto_err store_contact_accept_held(struct store_profile *p, int64_t contact_id,
+                                         const uint8_t new_key[static E2E_KEY_LEN],
+                                         uint64_t number);
 
 /* The bundle a node serves over an authenticated link: our identity key, registration id,
  * device id 1 and the newest signed prekey, without a one-time prekey (DESIGN.md: the node

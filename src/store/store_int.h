@@ -150,6 +150,11 @@ enum sotto_err store_addrs_json(const struct sotto_env *env, const char addrs[][
 enum sotto_err store_refuse_own_key(struct store_profile *p, const uint8_t key[static E2E_KEY_LEN]);
 /* Runs a contact INSERT/UPDATE; a UNIQUE failure (another key holds the number) is EEXIST. */
 enum sotto_err store_contact_write(struct store_profile *p, sqlite3_stmt *st);
+/* In messages.c: a contact moved from key `old` to `new_key` (an accepted key change): its
+ * unacknowledged outbox entries follow it, back to waiting, to be encrypted again under a
+ * session with the new key, their ids kept (DESIGN.md, "Delivery"). */
+enum sotto_err store_outbox_follow(struct store_profile *p, const uint8_t old[static E2E_KEY_LEN],
+                                   const uint8_t new_key[static E2E_KEY_LEN]);
 /* Copies contact `id`'s current key into contact_keys, replaced at `now_ms`. */
 enum sotto_err store_contact_key_to_history(struct store_profile *p, int64_t id, int64_t now_ms);
 

@@ -3,10 +3,9 @@
 daemon` nodes on loopback, driven through the `sotto` commands the way a user would.
 
 Alice has Bob as a verified contact. Bob starts over (a new profile, so a new identity key
-and number) and takes his username back on the directory. Alice's lookup warns her, and her
-messages to him must then wait and go to nobody: neither to the old key nor to the new one.
-Not covered here yet: what happens once she accepts the new key, and the node noticing the new
-key by itself.
+and number) and takes his username back on the directory. Alice's messages to him must then
+wait, and go to nobody, until she has checked the new key and accepted it; then they reach the
+new Bob.
 
 Arguments: the sotto binary, the sotto-directory binary, then unittest's."""
 import json
@@ -14,11 +13,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dirclient  # noqa: E402
-from test_node import Person, read, wait_for  # noqa: E402
+from test_node import DEADLINE, Person, read, wait_for  # noqa: E402
 
 SOTTO = sys.argv[1] if len(sys.argv) > 1 else "sotto"
 DIRSRV = sys.argv[2] if len(sys.argv) > 2 else "sotto-directory"
@@ -78,6 +78,40 @@ class Node(Person):
 
     def safety_number(self, contact):
         return json.loads(self.run("safety-number", contact, "--json").stdout)["safety_number"]
+
+
+class ApiEvents:
+    """The events the node pushes through its local API (docs/API.md), as the web app would see
+    them: read from `sotto events --json`, which streams them one JSON object a line."""
+
+    def __init__(self, p):
+        env = dict(os.environ, SOTTO_HOME=p.home)
+        self.events, self.lock = [], threading.Lock()
+        self.proc = subprocess.Popen([SOTTO, "events", "--json"], env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first = self.proc.stdout.readline()
+        if json.loads(first or "{}").get("event") != "listening":
+            raise AssertionError(f"sotto events did not start: {first!r} "
+                                 f"{self.proc.stderr.read() if self.proc.poll() else ''}")
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.lock:
+                self.events.append(json.loads(line))
+
+    def named(self, name):
+        with self.lock:
+            return [e for e in self.events if e["event"] == name]
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=DEADLINE)
+        err = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        for mark in SANITIZER_MARKS:
+            assert mark not in err, f"sotto events:\n{err}"
 
 
 class HeldContactTests(unittest.TestCase):
@@ -180,6 +214,102 @@ class HeldContactTests(unittest.TestCase):
         self.assertEqual([m["state"] for m in a.history("bob")[1:]], ["waiting", "waiting"])
         self.assertEqual(a.status()["links"], [])
 
+    def test_once_the_new_key_is_accepted_and_verified_the_held_message_reaches_it(self):
+        a, b, held_id, old_fp, new_fp = self.held()
+        # checking with Bob: his new safety number, the same digits on both sides
+        b.run("lookup", "alice")
+        r = a.run("lookup", "bob", "--accept-new-key", "--json")
+        c = json.loads(r.stdout)
+        self.assertEqual((c["result"], c["fingerprint"], c["previous_fingerprint"],
+                          c["verified"]), ("key_replaced", new_fp, old_fp, False))
+        self.assertEqual(a.safety_number("bob"), b.safety_number("alice"))
+        a.run("verify", "bob", input="yes\n")
+        self.assertTrue(a.contact("bob")["verified"])
+        # then the held message goes to the new key, with its id kept, once
+        wait_for("the held message to be delivered to the new key",
+                 lambda: a.history("bob")[-1]["state"] == "delivered")
+        self.assertEqual([(m["direction"], m["text"], m["id"]) for m in b.history("Alice")],
+                         [("in", "while held", held_id)])
+        self.assertEqual([l["peer"] for l in a.status()["links"]], ["bob"])
+        r = json.loads(a.run("send", "bob", "after the change", "--wait", "--json").stdout)
+        self.assertEqual(r["state"], "delivered")
+
+    def test_a_send_to_someone_not_yet_a_contact_looks_them_up_first(self):
+        """DESIGN.md, Trust: a CONTACT given to `send` that is not yet a contact is looked up on
+        the directory; it becomes an unverified contact, and the message goes."""
+        a = self.node("Alice", "alice")
+        b = self.node("Bob", "bob")
+        a.start()
+        b.start()
+        self.assertEqual(a.contacts(), [])
+        r = a.run("send", "bob", "hello stranger", "--wait", "--json")
+        self.assertEqual(json.loads(r.stdout)["state"], "delivered")
+        self.assertIn("found on", r.stderr)
+        self.assertFalse(a.contact("bob")["verified"])
+        self.assertEqual([m["text"] for m in b.history("Alice")], ["hello stranger"])
+        r = a.run("send", "nobody-here", "hello?", check=False)
+        self.assertEqual(r.returncode, 10, r.stdout + r.stderr)
+
+    def test_history_status_and_send_say_why_a_held_message_waits(self):
+        a, b, held_id, _, _ = self.held()
+        m = a.history("bob")[-1]
+        self.assertEqual((m["id"], m["state"]), (held_id, "waiting"))
+        self.assertIn("new key", m["reason"])
+        self.assertIn("sotto verify", m["reason"])
+        out = [o for o in a.status()["outbox"] if o["contact"] == "bob"]
+        self.assertEqual(len(out), 1, a.status())
+        self.assertEqual((out[0]["waiting"], out[0]["held"]), (1, True))
+        self.assertIn("new key", out[0]["why"])
+        r = a.run("status")
+        self.assertIn("to bob: 1 waiting", r.stdout)
+        r = a.run("send", "bob", "one more", check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("new key", r.stderr, "send says the message waits, and why")
+
+    def test_verify_while_held_compares_the_new_key_and_takes_it(self):
+        """`sotto verify` on a held contact shows the safety number of the NEW key (the one the
+        other side sees), and confirming it takes that key, verified: the held message goes to
+        it. Verifying never re-approves the old key."""
+        a, b, held_id, old_fp, new_fp = self.held()
+        b.run("lookup", "alice")
+        r = a.run("safety-number", "bob", "--json")
+        shown = json.loads(r.stdout)
+        self.assertTrue(shown["new_key_held"])
+        self.assertEqual(shown["safety_number"], b.safety_number("alice"))
+        r = a.run("verify", "bob", input="yes\n")
+        self.assertIn("NEW identity key", r.stdout)
+        self.assertIn("new key is verified", r.stdout)
+        c = a.contact("bob")
+        self.assertEqual((c["fingerprint"], c["verified"]), (new_fp, True))
+        wait_for("the held message to be delivered to the new key",
+                 lambda: a.history("bob")[-1]["state"] == "delivered")
+        self.assertEqual([(m["direction"], m["text"], m["id"]) for m in b.history("Alice")],
+                         [("in", "while held", held_id)])
+        self.assertEqual(a.status()["outbox"], [])
+
+    def test_the_node_notices_a_verified_contacts_new_key_and_warns(self):
+        """Alice sends without having looked Bob up again: her node, failing to reach him under
+        the old key, asks the directory, learns of the new key, holds Bob and warns (the
+        `key_changed` event); nothing goes to the new key until she accepts it."""
+        a, old_bob = self.alice_with_verified_bob()
+        events = ApiEvents(a)
+        self.addCleanup(events.close)
+        b = self.bob_starts_over(old_bob)
+        b.start()
+        r = json.loads(a.run("send", "bob", "unaware", "--json").stdout)
+        # at Bob's address the new key answers: the link is refused, and Alice told
+        wait_for("the link_refused event", lambda: events.named("link_refused"))
+        self.assertIn("is not bob", events.named("link_refused")[0]["message"])
+        wait_for("the key_changed event", lambda: events.named("key_changed"), timeout=90)
+        self.assertEqual(events.named("key_changed")[0]["contact"], "bob")
+        self.assertEqual(b.contacts(), [], "the new key's node heard from alice")
+        self.assertNotEqual(a.history("bob")[-1]["state"], "delivered")
+        a.run("lookup", "bob", "--accept-new-key")
+        a.run("verify", "bob", input="yes\n")
+        wait_for("the message to be delivered to the new key",
+                 lambda: a.history("bob")[-1]["state"] == "delivered")
+        self.assertEqual([(m["text"], m["id"]) for m in b.history("Alice")],
+                         [("unaware", r["id"])])
 
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1] + sys.argv[3:], verbosity=2)
