@@ -64,6 +64,7 @@ struct chat {
     unsigned peer_port;
     struct node_client *req; /* owned; the main thread's connection */
     struct inbox q;
+    bool unread;       /* messages of the contact shown and not yet marked read */
     struct inproc *ip; /* NULL when a daemon runs the node */
     pthread_t ev_thread;
     bool ev_started, ev_ready, ev_done; /* under q.mu */

@@ -39,7 +39,10 @@ struct sent {
     char *line;        /* owned: the line as shown, without its marks */
     unsigned long row; /* chat.rows_out right after it was printed; 0: from history */
     bool one_row;
+    bool delivered; /* ✓✓ shown: kept until its read mark */
 };
+
+#define TRACKED_MAX 1024 /* sent lines kept for their marks; the oldest delivered go first */
 
 /* ---- small helpers ---- */
 
@@ -76,10 +79,10 @@ static void when_text(json_int_t ms, char out[static 32])
 
 /* ---- sent lines and their marks ---- */
 
-static const char *mark_of(const char *state)
+static const char *mark_of(const char *state, bool read)
 {
     if (strcmp(state, "delivered") == 0)
-        return "  ✓✓";
+        return read ? "  ✓✓ read" : "  ✓✓";
     if (strcmp(state, "failed") == 0)
         return "  ✗ failed";
     if (strcmp(state, "received") == 0 || state[0] == '\0')
@@ -102,12 +105,23 @@ static void sent_drop(struct chat *ch, struct sent *s)
 }
 
 /* Remembers a line waiting for its "delivered" event; `line` is taken. */
-static void sent_add(struct chat *ch, const char *id, char *line, bool on_screen)
+static void sent_add(struct chat *ch, const char *id, char *line, bool on_screen, bool delivered)
 {
     struct sent *grown;
 
     if (line == NULL || strlen(id) != ID_HEX - 1)
         goto drop;
+    if (ch->n_sent >= TRACKED_MAX) { /* the oldest delivered line gives up its read mark */
+        for (size_t i = 0; i < ch->n_sent; i++)
+            if (ch->sent[i].delivered) {
+                free(ch->sent[i].line);
+                memmove(&ch->sent[i], &ch->sent[i + 1], (ch->n_sent - i - 1) * sizeof(*ch->sent));
+                ch->n_sent--;
+                break;
+            }
+        if (ch->n_sent >= TRACKED_MAX)
+            goto drop;
+    }
     if (ch->n_sent == ch->cap_sent) {
         size_t cap = ch->cap_sent == 0 ? 16 : ch->cap_sent * 2;
         grown = realloc(ch->sent, cap * sizeof(*grown));
@@ -119,31 +133,59 @@ static void sent_add(struct chat *ch, const char *id, char *line, bool on_screen
     memcpy(ch->sent[ch->n_sent].id, id, ID_HEX);
     ch->sent[ch->n_sent].line = line;
     ch->sent[ch->n_sent].row = on_screen ? ch->rows_out : 0;
-    ch->sent[ch->n_sent].one_row = text_width(line) + 4 < term_cols();
+    ch->sent[ch->n_sent].one_row = text_width(line) + 9 < term_cols();
+    ch->sent[ch->n_sent].delivered = delivered;
     ch->n_sent++;
     return;
 drop:
     free(line);
 }
 
-static void on_delivered(struct chat *ch, const char *id)
+/* A new mark for a sent line: rewritten in place when it is the line just above the prompt,
+ * else said on a line of its own with the start of the text. */
+static void remark(struct chat *ch, const struct sent *s, const char *mark, const char *what)
 {
-    struct sent *s = sent_find(ch, id);
     char preview[40];
     const char *text;
 
-    if (s == NULL)
-        return;
     if (ch->el != NULL && s->row == ch->rows_out && s->one_row) {
-        out_mark_last(ch, s->line, "  ✓✓"); /* the line just above the prompt */
+        out_mark_last(ch, s->line, mark);
     } else {
         text = strstr(s->line, " → ");
         text = text != NULL ? text + strlen(" → ") : s->line;
         text_escape(text, preview, 30); /* already escaped: cuts at a character boundary */
-        out_fmt(ch, ST_DIM, "   ✓✓ delivered: %s%s", preview,
+        out_fmt(ch, ST_DIM, "   %s: %s%s", what, preview,
                 strlen(preview) < strlen(text) ? "…" : "");
     }
-    sent_drop(ch, s);
+}
+
+static void on_delivered(struct chat *ch, const char *id)
+{
+    struct sent *s = sent_find(ch, id);
+
+    if (s == NULL || s->delivered)
+        return;
+    remark(ch, s, "  ✓✓", "✓✓ delivered");
+    s->delivered = true; /* its read mark may come */
+}
+
+/* The contact read these messages of ours. */
+static void on_read(struct chat *ch, const json_t *ev)
+{
+    const json_t *id;
+    struct sent *s;
+    size_t i;
+
+    if (json_integer_value(json_object_get(ev, "contact_id")) != ch->contact_id)
+        return;
+    json_array_foreach(json_object_get(ev, "ids"), i, id)
+    {
+        s = json_is_string(id) ? sent_find(ch, json_string_value(id)) : NULL;
+        if (s == NULL)
+            continue;
+        remark(ch, s, "  ✓✓ read", "✓✓ read");
+        sent_drop(ch, s);
+    }
 }
 
 size_t chat_undelivered(const struct chat *ch)
@@ -151,7 +193,7 @@ size_t chat_undelivered(const struct chat *ch)
     size_t n = 0;
 
     for (size_t i = 0; i < ch->n_sent; i++)
-        n += ch->sent[i].row != 0;
+        n += ch->sent[i].row != 0 && !ch->sent[i].delivered;
     return n;
 }
 
@@ -180,11 +222,22 @@ static enum sotto_err call(struct chat *ch, json_t *req, json_t **result, json_t
     return rc;
 }
 
+/* What the user has now seen of the contact's messages is marked read, and the contact told. */
+static void mark_read(struct chat *ch)
+{
+    json_t *result = NULL, *error = NULL;
+
+    ch->unread = false;
+    (void)call(ch, json_pack("{s:s, s:s}", "op", "read", "contact", ch->query), &result, &error);
+    json_decref(result);
+    json_decref(error);
+}
+
 /* A message from history or an event; `track`: an undelivered one of ours gets its ✓✓ later. */
 static void print_message(struct chat *ch, const json_t *m, bool track)
 {
     const char *dir = jstr(m, "direction");
-    bool out = strcmp(dir, "out") == 0;
+    bool out = strcmp(dir, "out") == 0, read;
     char when[32], *text = escaped(jstr(m, "text")), *line;
 
     when_text(json_integer_value(json_object_get(m, "sent_ms")), when);
@@ -195,10 +248,12 @@ static void print_message(struct chat *ch, const json_t *m, bool track)
     free(text);
     if (line == NULL)
         return;
-    out_fmt(ch, ST_PLAIN, "%s%s", line, out ? mark_of(jstr(m, "state")) : "");
-    if (out && track && strcmp(jstr(m, "state"), "delivered") != 0 &&
-        strcmp(jstr(m, "state"), "failed") != 0)
-        sent_add(ch, jstr(m, "id"), line, false);
+    read = json_is_true(json_object_get(m, "read"));
+    out_fmt(ch, ST_PLAIN, "%s%s", line, out ? mark_of(jstr(m, "state"), read) : "");
+    if (!out)
+        ch->unread = true;
+    if (out && track && !read && strcmp(jstr(m, "state"), "failed") != 0)
+        sent_add(ch, jstr(m, "id"), line, false, strcmp(jstr(m, "state"), "delivered") == 0);
     else
         free(line);
 }
@@ -304,7 +359,7 @@ static void send_line(struct chat *ch, const char *text)
               &result, &error);
     if (rc == SOTTO_OK) {
         out_fmt(ch, ST_PLAIN, "%s  ✓", line != NULL ? line : "");
-        sent_add(ch, jstr(result, "id"), line, true);
+        sent_add(ch, jstr(result, "id"), line, true, false);
         if (json_is_true(json_object_get(result, "held"))) {
             char *why = escaped(jstr(result, "reason"));
 
@@ -404,6 +459,8 @@ static void on_event_item(struct chat *ch, const char *text)
         on_message(ch, ev);
     else if (strcmp(name, "delivered") == 0)
         on_delivered(ch, jstr(ev, "id"));
+    else if (strcmp(name, "read") == 0)
+        on_read(ch, ev);
     else if (strcmp(name, "failed") == 0)
         out_fmt(ch, ST_WARN, "!! a message was not delivered: the contact's node says %s",
                 refuse_text(json_integer_value(json_object_get(ev, "reason"))));
@@ -434,6 +491,8 @@ void chat_drain(struct chat *ch)
         }
     }
     items_free(all);
+    if (ch->unread && !ch->done)
+        mark_read(ch);
 }
 
 /* ---- lines typed ---- */
@@ -582,6 +641,8 @@ static void greet(struct chat *ch)
     out_fmt(ch, ST_DIM, "-- chat with %s: type and Enter to send; /help, /quit or Ctrl-D",
             ch->shown);
     show_history(ch, SHOWN_AT_START, true);
+    if (ch->unread)
+        mark_read(ch);
     show_status(ch, true);
     ask_connect(ch);
 }

@@ -404,10 +404,12 @@ int cmd_history(struct cli *cli, int argc, char **argv)
             text_escape(json_string_value(json_object_get(m, "text")), esc, sizeof(esc));
             printf("%s  %s %s%s\n", when, dir != NULL && strcmp(dir, "out") == 0 ? "→" : "←", esc,
                    state == NULL || strcmp(state, "received") == 0 ? ""
-                   : strcmp(state, "delivered") == 0               ? "  ✓✓"
-                   : strcmp(state, "failed") == 0                  ? "  ✗ failed"
-                   : strcmp(state, "waiting") == 0                 ? "  ⏳ waiting"
-                                                                   : "  ✓");
+                   : strcmp(state, "delivered") == 0 && json_is_true(json_object_get(m, "read"))
+                           ? "  ✓✓ read"
+                   : strcmp(state, "delivered") == 0 ? "  ✓✓"
+                   : strcmp(state, "failed") == 0    ? "  ✗ failed"
+                   : strcmp(state, "waiting") == 0   ? "  ⏳ waiting"
+                                                     : "  ✓");
             if (state != NULL && (strcmp(state, "failed") == 0 || strcmp(state, "waiting") == 0) &&
                 json_is_string(json_object_get(m, "reason"))) {
                 text_escape(json_string_value(json_object_get(m, "reason")), esc, sizeof(esc));

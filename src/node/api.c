@@ -18,6 +18,7 @@
 #define HISTORY_DEFAULT 50
 #define HISTORY_MAX     1000
 #define HISTORY_ROOM    4096 /* the rest of a history answer besides its messages */
+#define READ_ROUNDS     8    /* read receipts one `read` sends at most (of WIRE_IDS_MAX ids) */
 
 enum sotto_err node_contact_by_id(struct node *n, int64_t id, struct store_contact *out)
 {
@@ -128,8 +129,7 @@ static void waiting_why(struct node *n, const struct store_contact *ct, bool hel
     else if (p != NULL && p->why[0] != '\0')
         snprintf(out, cap, "%s; the node keeps trying", p->why);
     else
-        snprintf(out, cap, "%s's node has not been reached yet; the node keeps trying",
-                 ct->name);
+        snprintf(out, cap, "%s's node has not been reached yet; the node keeps trying", ct->name);
     (void)n;
 }
 
@@ -205,6 +205,69 @@ static void op_send(struct node *n, struct api_conn *c, json_t *id, json_t *req)
         json_object_set_new(result, "reason", json_string(why));
     reply_ok(c, id, result);
     node_flush(n, ct.key);
+}
+
+/* Marks the contact's unread messages read and stores the receipts that say so. */
+static enum sotto_err read_receipts(struct node *n, const struct store_contact *ct, size_t *total)
+{
+    struct wire_ids ids;
+    uint8_t body[2 + WIRE_IDS_MAX * WIRE_ID_LEN];
+    struct store_msg_new m = {0};
+    size_t blen = 0;
+    enum sotto_err rc = SOTTO_OK;
+
+    for (int round = 0; rc == SOTTO_OK && round < READ_ROUNDS; round++) {
+        rc = store_messages_mark_read(n->p.profile, ct->id, WIRE_IDS_MAX, ids.ids, &ids.n);
+        if (rc != SOTTO_OK || ids.n == 0)
+            break;
+        *total += ids.n;
+        rc = wire_receipt_encode(&ids, body, sizeof(body), &blen);
+        if (rc != SOTTO_OK)
+            break;
+        m.contact_id = ct->id;
+        sotto_random(n->env, m.msg_id, sizeof(m.msg_id));
+        m.type = WIRE_RECORD_RECEIPT;
+        m.sent_ms = sotto_now_ms(n->env);
+        m.body = body;
+        m.body_len = blen;
+        rc = store_message_send(n->p.profile, ct->key, &m, NULL, NULL);
+        if (ids.n < WIRE_IDS_MAX)
+            break;
+    }
+    return rc;
+}
+
+/* The user has seen the contact's messages: the unread ones are marked read, and read receipts
+ * (Signal messages, record type 2, each listing up to WIRE_IDS_MAX ids) tell the contact. */
+static void op_read(struct node *n, struct api_conn *c, json_t *id, json_t *req)
+{
+    const char *who = json_string_value(json_object_get(req, "contact"));
+    struct store_contact ct;
+    size_t total = 0;
+    enum sotto_err rc;
+
+    if (who == NULL) {
+        reply_err(c, id, "bad_request", "read needs \"contact\"");
+        return;
+    }
+    rc = resolve(n, who, &ct);
+    if (rc != SOTTO_OK) {
+        reply_err(c, id, err_code(rc), rc == SOTTO_ENOENT ? "no such contact" : sotto_strerror(rc));
+        return;
+    }
+    /* the marks and their receipts: kept or undone together */
+    rc = node_step_begin(n);
+    if (rc == SOTTO_OK) {
+        rc = read_receipts(n, &ct, &total);
+        rc = node_step_end(n, rc);
+    }
+    if (rc != SOTTO_OK) {
+        reply_err(c, id, err_code(rc), sotto_strerror(rc));
+        return;
+    }
+    if (total > 0)
+        node_flush(n, ct.key);
+    reply_ok(c, id, json_pack("{s:s, s:I}", "contact", ct.name, "marked", (json_int_t)total));
 }
 
 /* Dials a contact now: at `address` when given (an IP literal with a port; the node there must
@@ -362,12 +425,11 @@ static enum sotto_err outbox_each(void *arg, const struct store_outbox_summary *
         held = false;
     waiting_why(n, &ct, held, p, why, sizeof(why));
     return json_array_append_new(
-                   oc->list,
-                   json_pack("{s:s, s:I, s:I, s:I, s:b, s:b, s:I, s:s}", "contact", ct.name,
-                             "waiting", (json_int_t)s->waiting, "sent", (json_int_t)s->sent,
-                             "attempts", (json_int_t)s->attempts, "linked",
-                             p != NULL && p->link != NULL, "held", held, "next_attempt_ms",
-                             (json_int_t)s->next_ms, "why", why)) == 0
+                   oc->list, json_pack("{s:s, s:I, s:I, s:I, s:b, s:b, s:I, s:s}", "contact",
+                                       ct.name, "waiting", (json_int_t)s->waiting, "sent",
+                                       (json_int_t)s->sent, "attempts", (json_int_t)s->attempts,
+                                       "linked", p != NULL && p->link != NULL, "held", held,
+                                       "next_attempt_ms", (json_int_t)s->next_ms, "why", why)) == 0
                    ? SOTTO_OK
                    : SOTTO_ENOMEM;
 }
@@ -404,8 +466,7 @@ static void op_status(struct node *n, struct api_conn *c, json_t *id)
                        "name", n->self.name, "number", (json_int_t)n->self.number, "peer_port",
                        (json_int_t)net_loop_port(n->loop), "api_port",
                        (json_int_t)net_loop_api_port(n->loop), "links", links, "outbox", oc.list,
-                       "times", "commits",
-                       (json_int_t)n->times.turns_written, "encrypted",
+                       "times", "commits", (json_int_t)n->times.turns_written, "encrypted",
                        (json_int_t)n->times.encrypted, "decrypted", (json_int_t)n->times.decrypted,
                        "encrypt_us", (json_int_t)(n->times.encrypt_ns / 1000), "decrypt_us",
                        (json_int_t)(n->times.decrypt_ns / 1000), "commit_us",
@@ -473,6 +534,8 @@ static void api_frame(void *arg, struct net_link *l, const uint8_t *data, size_t
         op_status(n, c, id);
     else if (strcmp(op, "connect") == 0)
         op_connect(n, c, id, req);
+    else if (strcmp(op, "read") == 0)
+        op_read(n, c, id, req);
     else
         reply_err(c, id, "unknown_op", "no such operation (see docs/API.md)");
 out:

@@ -742,6 +742,21 @@ static uint8_t refuse_reason(enum sotto_err rc)
     }
 }
 
+/* The contact read some of our messages: the chat and the web app mark them. */
+static void read_event(struct node *n, int64_t contact_id, const struct wire_ids *ids)
+{
+    json_t *list = json_array();
+    char idhex[2 * WIRE_ID_LEN + 1];
+
+    for (size_t i = 0; list != NULL && i < ids->n; i++) {
+        hex_of(ids->ids[i], WIRE_ID_LEN, idhex, sizeof(idhex));
+        json_array_append_new(list, json_string(idhex));
+    }
+    if (list != NULL)
+        node_api_event(n, json_pack("{s:s, s:I, s:o}", "event", "read", "contact_id",
+                                    (json_int_t)contact_id, "ids", list));
+}
+
 static void on_message(struct node *n, struct nlink *nl, const struct wire_message *m)
 {
     struct store_profile *pr = n->p.profile;
@@ -755,6 +770,7 @@ static void on_message(struct node *n, struct nlink *nl, const struct wire_messa
     bool known = false;
     uint8_t reason = 0;
     uint64_t t0;
+    size_t n_read = 0;
     enum sotto_err rc;
     char idhex[2 * WIRE_ID_LEN + 1], who[128];
 
@@ -795,8 +811,12 @@ static void on_message(struct node *n, struct nlink *nl, const struct wire_messa
             sm.body_len = rec.body_len;
             if (rec.type == WIRE_RECORD_TEXT)
                 rc = store_message_received(pr, nl->key, &sm, &row);
-            else /* a read receipt (not shown yet), or a type from a newer node: kept, acked */
+            else /* a read receipt, or a type from a newer node: kept, acked */
                 rc = store_received_mark(pr, nl->key, rec.id);
+            if (rc == SOTTO_OK && rec.type == WIRE_RECORD_RECEIPT)
+                rc = store_messages_read_by_peer(
+                        pr, cid, (const uint8_t(*)[STORE_MSG_ID_LEN])rec.receipt.ids, rec.receipt.n,
+                        &n_read);
         }
         rc = node_step_end(n, rc);
     }
@@ -815,6 +835,8 @@ static void on_message(struct node *n, struct nlink *nl, const struct wire_messa
     /* acknowledged once the turn's transaction committed (pass.c) */
     node_out_ack(n, nl, m->id);
     hex_of(m->id, WIRE_ID_LEN, idhex, sizeof(idhex));
+    if (rec.type == WIRE_RECORD_RECEIPT && n_read > 0)
+        read_event(n, cid, &rec.receipt);
     if (rec.type == WIRE_RECORD_TEXT)
         node_api_event(n,
                        json_pack("{s:s, s:s, s:s, s:I, s:s%, s:I}", "event", "message", "from",

@@ -7,7 +7,8 @@
 #include "store/messages.h"
 #include "store/store_int.h"
 
-#define MSG_TABLE "messages"
+#define MSG_TABLE  "messages"
+#define READ_BATCH 256 /* messages one read mark takes at most (WIRE_IDS_MAX) */
 
 /* A statement's failure, with UNIQUE as SOTTO_EEXIST and a missing contact as SOTTO_ENOENT. */
 static enum sotto_err run_mapped(struct store_profile *p, sqlite3_stmt *st)
@@ -496,10 +497,10 @@ enum sotto_err store_outbox_summaries(struct store_profile *p,
             break;
         memset(&sum, 0, sizeof(sum));
         rc = store_col_blob(st, 0, sum.peer, E2E_KEY_LEN);
-        if (rc == SOTTO_OK && (sqlite3_column_int64(st, 1) < 0 || sqlite3_column_int64(st, 2) < 0 ||
-                               sqlite3_column_int64(st, 3) < 0 ||
-                               sqlite3_column_int64(st, 3) > UINT32_MAX ||
-                               sqlite3_column_int64(st, 4) < 0))
+        if (rc == SOTTO_OK &&
+            (sqlite3_column_int64(st, 1) < 0 || sqlite3_column_int64(st, 2) < 0 ||
+             sqlite3_column_int64(st, 3) < 0 || sqlite3_column_int64(st, 3) > UINT32_MAX ||
+             sqlite3_column_int64(st, 4) < 0))
             rc = SOTTO_ECORRUPT;
         if (rc != SOTTO_OK)
             break;
@@ -679,6 +680,78 @@ enum sotto_err store_message_set_read(struct store_profile *p, int64_t row)
     return run_one(p, st);
 }
 
+enum sotto_err store_messages_mark_read(struct store_profile *p, int64_t contact_id, size_t max,
+                                        uint8_t (*ids)[STORE_MSG_ID_LEN], size_t *n)
+{
+    sqlite3_stmt *st, *mark = NULL;
+    int64_t rows[READ_BATCH];
+    size_t k = 0;
+    enum sotto_err rc;
+    bool row = true;
+
+    *n = 0;
+    if (max > READ_BATCH)
+        max = READ_BATCH;
+    rc = store_db_prepare(p,
+                          "SELECT id, msg_id FROM messages WHERE contact_id = ?1 AND direction = 0 "
+                          "AND read = 0 AND type = 1 ORDER BY id LIMIT ?2",
+                          &st);
+    if (rc != SOTTO_OK)
+        return rc;
+    if (sqlite3_bind_int64(st, 1, contact_id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max) != SQLITE_OK)
+        return store_db_bind_failed(p, st);
+    rc = store_db_prepare(p, "UPDATE messages SET read = 1 WHERE id = ?1", &mark);
+    /* rows are read first, then marked: the walk does not write while it runs */
+    while (rc == SOTTO_OK && k < max) {
+        rc = store_db_step(p, st, &row);
+        if (rc != SOTTO_OK || !row)
+            break;
+        rows[k] = sqlite3_column_int64(st, 0);
+        rc = store_col_blob(st, 1, ids[k], STORE_MSG_ID_LEN);
+        k += rc == SOTTO_OK;
+    }
+    store_db_release(p, st);
+    for (size_t i = 0; i < k && rc == SOTTO_OK; i++) {
+        if (sqlite3_bind_int64(mark, 1, rows[i]) != SQLITE_OK)
+            rc = SOTTO_EDB;
+        else
+            rc = store_db_step(p, mark, &row);
+        sqlite3_reset(mark);
+    }
+    store_db_release(p, mark);
+    if (rc == SOTTO_OK)
+        *n = k;
+    return rc;
+}
+
+enum sotto_err store_messages_read_by_peer(struct store_profile *p, int64_t contact_id,
+                                           const uint8_t (*ids)[STORE_MSG_ID_LEN], size_t n,
+                                           size_t *n_marked)
+{
+    sqlite3_stmt *st;
+    enum sotto_err rc;
+    bool row;
+
+    *n_marked = 0;
+    rc = store_db_prepare(p,
+                          "UPDATE messages SET read = 1 WHERE contact_id = ?1 AND direction = 1 "
+                          "AND msg_id = ?2 AND read = 0",
+                          &st);
+    for (size_t i = 0; i < n && rc == SOTTO_OK; i++) {
+        if (sqlite3_bind_int64(st, 1, contact_id) != SQLITE_OK ||
+            sqlite3_bind_blob(st, 2, ids[i], STORE_MSG_ID_LEN, SQLITE_STATIC) != SQLITE_OK)
+            rc = SOTTO_EDB;
+        else
+            rc = store_db_step(p, st, &row);
+        if (rc == SOTTO_OK)
+            *n_marked += (size_t)sqlite3_changes(p->db);
+        sqlite3_reset(st);
+    }
+    store_db_release(p, st);
+    return rc;
+}
+
 /* ---- history ---- */
 
 struct history_walk {
@@ -748,7 +821,8 @@ enum sotto_err store_history_each(struct store_profile *p, int64_t contact_id, s
     rc = store_db_prepare(p,
                           "SELECT * FROM (SELECT id, contact_id, direction, msg_id, type, sent_ms, "
                           "stored_ms, state, fail_reason, read, body FROM messages "
-                          "WHERE contact_id = ?1 ORDER BY stored_ms DESC, id DESC LIMIT ?2) "
+                          "WHERE contact_id = ?1 AND type != 2 "
+                          "ORDER BY stored_ms DESC, id DESC LIMIT ?2) "
                           "ORDER BY stored_ms, id",
                           &st);
     if (rc != SOTTO_OK)

@@ -146,8 +146,8 @@ enum sotto_err store_outbox_peers_due(struct store_profile *p, uint64_t due_ms,
 /* What one peer's outbox holds, for status. */
 struct store_outbox_summary {
     uint8_t peer[E2E_KEY_LEN];
-    size_t waiting;   /* not encrypted yet */
-    size_t sent;      /* encrypted, sent or to send, not acknowledged */
+    size_t waiting;    /* not encrypted yet */
+    size_t sent;       /* encrypted, sent or to send, not acknowledged */
     uint32_t attempts; /* the most any entry has had */
     uint64_t next_ms;  /* the earliest next attempt */
 };
@@ -170,7 +170,17 @@ enum sotto_err store_message_failed(struct store_profile *p, int64_t row, enum s
 /* Sets the read mark of message `row`. SOTTO_ENOENT when there is none. */
 enum sotto_err store_message_set_read(struct store_profile *p, int64_t row);
 
-/* Calls `each` for the newest `max` messages of contact `contact_id`, oldest of them first,
+/* Marks read the oldest unread received text messages of contact `contact_id`, at most `max`
+ * (<= 256), and copies their ids into ids[0..*n): what a read receipt to the contact lists. */
+enum sotto_err store_messages_mark_read(struct store_profile *p, int64_t contact_id, size_t max,
+                                        uint8_t (*ids)[STORE_MSG_ID_LEN], size_t *n);
+/* The contact read our messages ids[0..n) (a read receipt from them): each of ours to that
+ * contact with such an id is marked read; *n_marked counts those that were not yet. */
+enum sotto_err store_messages_read_by_peer(struct store_profile *p, int64_t contact_id,
+                                           const uint8_t (*ids)[STORE_MSG_ID_LEN], size_t n,
+                                           size_t *n_marked);
+/* Calls `each` for the newest `max` messages of contact `contact_id` (read receipts, record
+ * type 2, are not messages to show: left out), oldest of them first,
  * bodies opened; stops at and returns its first error. `each` must not write to the messages
  * (a read mark included: collect the rows, mark them after the walk). */
 enum sotto_err store_history_each(struct store_profile *p, int64_t contact_id, size_t max,

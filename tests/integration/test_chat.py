@@ -171,6 +171,40 @@ class ChatTests(unittest.TestCase):
         s.wait_text(r"link up with Bob via 127\.0\.0\.1:\d+ \((dialed|accepted)\)")
         self.quit(s)
 
+    def test_what_bob_saw_in_his_chat_is_marked_read_on_alices_side(self):
+        a, b = self.pair()
+        a.start()
+        b.start()
+        s = self.chat(a, "Bob")
+        s.wait_text(r"^Bob>")
+        s.type("did you see this?")
+        s.key("Enter")
+        s.wait_text(r"→ did you see this\?  ✓✓$|^   ✓✓ delivered: did you see this\?$")
+        self.assertFalse(a.history("Bob")[-1]["read"], "read before Bob opened the chat")
+        self.assertFalse(b.history("Alice")[-1]["read"])
+        # Bob opens the chat: the message is on his screen, so it is read, and Alice is told
+        t = self.chat(b, "Alice")
+        t.wait_text(r"← Alice: did you see this\?")
+        wait_for("Alice's node to learn that Bob read it", lambda: a.history("Bob")[-1]["read"])
+        self.assertTrue(b.history("Alice")[-1]["read"])
+        s.wait_text(r"→ did you see this\?  ✓✓ read$|^   ✓✓ read: did you see this\?$")
+        self.assertIn("did you see this?  ✓✓ read", a.run("history", "Bob").stdout)
+        # a message that arrives while Bob's chat is open is read at once
+        s.type("and this one")
+        s.key("Enter")
+        t.wait_text(r"← Alice: and this one")
+        s.wait_text(r"→ and this one  ✓✓ read$|^   ✓✓ read: and this one$")
+        # Alice's own screen shows Bob's messages as read by her: his receipts say so
+        t.type("yes")
+        t.key("Enter")
+        s.wait_text(r"← Bob: yes")
+        wait_for("Bob's node to learn that Alice read it", lambda: b.history("Alice")[-1]["read"])
+        # receipts are not messages: neither history shows them
+        self.assertEqual([m["text"] for m in a.history("Bob")],
+                         ["did you see this?", "and this one", "yes"])
+        self.quit(s)
+        self.quit(t)
+
     def test_with_no_daemon_the_chat_runs_the_node_itself(self):
         a, b = self.pair()
         b.start()
