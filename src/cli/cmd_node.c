@@ -46,7 +46,9 @@ static const char daemon_usage[] =
         "                       the profile, made on first start; it proves nothing by itself)\n"
         "  --sync full|normal   full (default): what the node acknowledged or sent survives a\n"
         "                       power cut; normal: it survives the process crashing, not the\n"
-        "                       machine (faster: no fsync per commit)\n";
+        "                       machine (faster: no fsync per commit)\n"
+        "  --retry-max S        the longest wait between two attempts to reach a contact or\n"
+        "                       resend a message (default 300; waits start at 5 s, doubling)\n";
 
 int cmd_daemon(struct cli *cli, int argc, char **argv)
 {
@@ -55,6 +57,7 @@ int cmd_daemon(struct cli *cli, int argc, char **argv)
                                          {"tls-cert", required_argument, NULL, 'c'},
                                          {"tls-key", required_argument, NULL, 'k'},
                                          {"sync", required_argument, NULL, 's'},
+                                         {"retry-max", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct node_params np = {.listen = DEFAULT_LISTEN, .api_port = DEFAULT_API_PORT};
@@ -90,6 +93,12 @@ int cmd_daemon(struct cli *cli, int argc, char **argv)
             if (strcmp(optarg, "full") != 0 && strcmp(optarg, "normal") != 0)
                 return cli_usage_error("daemon", "--sync takes full or normal");
             np.sync_normal = strcmp(optarg, "normal") == 0;
+            break;
+        case 'r':
+            port = strtol(optarg, &end, 10);
+            if (*end != '\0' || port < 5 || port > 86400)
+                return cli_usage_error("daemon", "--retry-max takes 5..86400 seconds");
+            np.retry_max_s = (unsigned)port;
             break;
         case 'h':
             fputs(daemon_usage, stdout);

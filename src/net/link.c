@@ -715,6 +715,7 @@ enum sotto_err net_loop_create(struct net_loop **out, const struct sotto_env *en
     info.user = loop;
     info.timeout_secs = loop->p.handshake_timeout_s;
     info.connect_timeout_secs = loop->p.handshake_timeout_s;
+    info.fd_limit_per_thread = params->fd_max; /* 0: lws's own (the open-files limit) */
     loop->ctx = lws_create_context(&info);
     if (loop->ctx == NULL) {
         sotto_free(env, loop);

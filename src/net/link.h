@@ -58,6 +58,7 @@ struct net_link_params {
     const char *key_path;
     size_t msg_max;               /* 0: NET_LINK_MSG_MAX */
     size_t queue_max;             /* 0: NET_LINK_QUEUE_MAX */
+    unsigned fd_max;              /* descriptors the loop may use; 0: the open-files limit */
     unsigned handshake_timeout_s; /* 0: 10 s: TLS and the WebSocket upgrade together */
     struct net_link_events ev;
     void *arg;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -28,8 +29,13 @@ _Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
 #define UNPROVEN_RX_MAX 8192  /* until the peer proved its key: a HELLO and a CARD fit */
 #define PROOF_MS        10000 /* a link must prove its key within this */
 #define UNPROVEN_MAX    256   /* links waiting for a proof at once */
+#define FDS_MAX         8192  /* descriptors the node asks for (the open-files limit raised) */
+#define FDS_SPARE       64    /* of them, kept for the profile, the API and the directory */
 #define TICK_MS         1000
-#define RETRY_MS        5000 /* resend an unacknowledged message after this (first step) */
+#define RETRY_MS        5000  /* the first wait before another attempt; it doubles each time */
+#define RETRY_MAX_S     300   /* the longest wait (--retry-max) */
+#define RECENT_MS       (7 * 24 * 3600 * 1000ull) /* contacts talked to within this are dialed */
+#define RECENT_MAX      64                        /* ... at start, at most this many */
 #define PUBLISH_MS      (30 * 60 * 1000) /* addresses published again this often */
 #define LOOKUP_MS       30000 /* a contact's addresses are looked up again at most this often */
 #define ENCRYPT_BATCH   256   /* messages one peer's flush encrypts in a turn */
@@ -118,6 +124,7 @@ static void send_refuse(struct node *n, struct net_link *l, const uint8_t id[sta
 struct sendable {
     struct sendable *next;
     int64_t outbox_id;
+    uint32_t attempts;
     uint8_t msg_id[WIRE_ID_LEN];
     uint8_t kind;
     size_t len;
@@ -146,6 +153,7 @@ static enum sotto_err collect_sendable(void *arg, const struct store_outbox_entr
         return SOTTO_ENOMEM;
     sd->next = NULL;
     sd->outbox_id = e->id;
+    sd->attempts = e->attempts;
     memcpy(sd->msg_id, e->msg_id, WIRE_ID_LEN);
     sd->kind = e->kind == E2E_KIND_PREKEY ? WIRE_KIND_PREKEY : WIRE_KIND_SIGNAL;
     sd->len = e->cipher_len;
@@ -276,6 +284,15 @@ static bool encrypt_waiting(struct node *n, const uint8_t key[static E2E_KEY_LEN
         return false;
     }
     return done == ENCRYPT_BATCH || (wl.full && done > 0);
+}
+
+/* Capped exponential back-off (DESIGN.md, "Delivery"): the wait before attempt tries + 1. */
+static uint64_t backoff_ms(const struct node *n, unsigned tries)
+{
+    uint64_t cap = (uint64_t)(n->p.retry_max_s != 0 ? n->p.retry_max_s : RETRY_MAX_S) * 1000;
+    uint64_t d = (uint64_t)RETRY_MS << (tries < 16 ? tries : 16);
+
+    return d < cap ? d : cap;
 }
 
 /* The contact behind `key`, when it is one. */
@@ -543,7 +560,8 @@ static void flush_peer(struct node *n, const uint8_t key[static E2E_KEY_LEN])
         f.message.kind = sd->kind;
         f.message.ciphertext = sd->cipher;
         f.message.ciphertext_len = sd->len;
-        if (store_outbox_attempted(n->p.profile, sd->outbox_id, now + RETRY_MS) == SOTTO_OK)
+        if (store_outbox_attempted(n->p.profile, sd->outbox_id,
+                                   now + backoff_ms(n, sd->attempts)) == SOTTO_OK)
             (void)send_frame(n, p->link, &f);
         free(sd);
     }
@@ -684,8 +702,15 @@ static void on_hello(struct node *n, struct nlink *nl, const struct wire_hello *
         }
         return;
     }
+    if (n->n_proven >= n->links_max) {
+        log_warn(n->env->log, "link %s: %u links are up, the most this node takes: closed",
+                 nl->addr, n->n_proven);
+        net_link_close(nl->l, NET_CLOSE_POLICY, "too many links");
+        return;
+    }
     nl->proven = true;
     n->n_unproven--;
+    n->n_proven++;
     if (nl->deadline_armed) {
         net_timer_cancel(&nl->deadline);
         nl->deadline_armed = false;
@@ -710,6 +735,7 @@ static void on_hello(struct node *n, struct nlink *nl, const struct wire_hello *
     }
     p->link = nl->l;
     p->why[0] = '\0';
+    p->dials = 0;
     p->fresh = true;
     p->bundle_asked = false;
     if (n->card != NULL) {
@@ -1105,6 +1131,8 @@ static void link_down(void *arg, struct net_link *l, unsigned code, const char *
             net_timer_cancel(&nl->deadline);
         if (!nl->proven)
             n->n_unproven--;
+        else
+            n->n_proven--;
         sotto_free(n->env, nl);
     }
     net_link_set_user(l, NULL);
@@ -1124,7 +1152,7 @@ void node_dial_contact(struct node *n, const uint8_t key[static E2E_KEY_LEN])
     if (store_peer_trust(n->p.profile, key, true, &cid) != SOTTO_OK ||
         node_contact_by_id(n, cid, &c) != SOTTO_OK)
         return;
-    p->next_dial_ms = now + RETRY_MS;
+    p->next_dial_ms = now + backoff_ms(n, p->dials++);
     for (size_t i = 0; i < c.n_addrs; i++) {
         struct node_dial *d = sotto_zalloc(n->env, sizeof(*d));
 
@@ -1246,6 +1274,24 @@ static enum sotto_err own_card(struct node *n)
     return identity_card_sign_bytes(n->p.e2e, n->env, &c, n->priv, &n->card, &n->card_len);
 }
 
+/* How many descriptors the node may use: the soft open-files limit, raised towards the hard
+ * one up to FDS_MAX (1,024, the usual soft limit, is a thousand links). */
+static unsigned fd_room(void)
+{
+    struct rlimit rl;
+    rlim_t want;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    want = rl.rlim_max < FDS_MAX ? rl.rlim_max : FDS_MAX;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0)
+            return 1024;
+    }
+    return rl.rlim_cur < FDS_MAX ? (unsigned)rl.rlim_cur : FDS_MAX;
+}
+
 enum sotto_err node_create(struct node **out, const struct node_params *params)
 {
     struct node *n;
@@ -1275,6 +1321,10 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
         rc = own_card(n);
     if (rc == SOTTO_OK)
         rc = store_session_open(&n->sess, params->profile, params->e2e);
+    lp.fd_max = fd_room();
+    /* proven links are capped below it, so that the loop never runs out of descriptors */
+    n->links_max = lp.fd_max > UNPROVEN_MAX + 2 * FDS_SPARE ? lp.fd_max - UNPROVEN_MAX - FDS_SPARE
+                                                             : FDS_SPARE;
     lp.listen = params->listen;
     lp.cert_path = params->cert_path;
     lp.key_path = params->key_path;
@@ -1316,8 +1366,21 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
     return SOTTO_OK;
 }
 
+static enum sotto_err dial_recent(void *arg, const uint8_t key[E2E_KEY_LEN])
+{
+    node_dial_contact(arg, key);
+    return SOTTO_OK;
+}
+
 void node_run(struct node *n)
 {
+    /* coming back (DESIGN.md, "Peer links"): the contacts talked to lately are dialed, so that
+     * whichever side comes up second, the link forms; those with something in the outbox are
+     * dialed on the first tick anyway */
+    uint64_t now = sotto_now_ms(n->env);
+
+    (void)store_recent_peers(n->p.profile, now > RECENT_MS ? now - RECENT_MS : 0, RECENT_MAX,
+                             dial_recent, n);
     net_loop_run(n->loop);
     node_runfile_remove(n->env, n->p.profile_dir);
 }

@@ -31,6 +31,7 @@ struct node_params {
     const char *cert_path, *key_path;
     bool no_dial;     /* never dial (chat --mode listen): wait for contacts to connect */
     bool sync_normal; /* --sync=normal: commits survive a crash of the process, not the machine */
+    unsigned retry_max_s; /* --retry-max: the longest wait between two attempts (0: 300 s) */
 };
 
 /* Starts listening (peer links and the local API) and writes api.json. SOTTO_EIO when a port

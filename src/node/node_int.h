@@ -38,6 +38,7 @@ struct node_peer {
     uint64_t dir_bundle_retry_ms; /* the directory failed: the link's bundle until then */
     unsigned refusals;
     uint64_t next_dial_ms;
+    unsigned dials;  /* dial rounds since its link was last up: the back-off's exponent */
     char why[640];   /* why it cannot be reached now ("" when unknown or linked), for status */
     bool want_flush; /* its outbox is flushed at the end of this turn */
     bool blocked;    /* the last flush stopped at the link's queue */
@@ -102,6 +103,7 @@ struct node {
     char token[NODE_TOKEN_LEN + 1];
     struct api_conn *api_conns;
     unsigned n_unproven;      /* links up and not yet proven */
+    unsigned n_proven, links_max; /* proven links up, and the most the node takes */
     struct node_dirwork *dir; /* NULL without a remembered directory */
     bool registered;          /* we have a username there: publish our addresses */
     uint64_t next_publish_ms;

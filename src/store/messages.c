@@ -475,6 +475,40 @@ store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN
     return store_outbox_walk(p, peer, STORE_OUTBOX_ALL, 0, max, each, arg);
 }
 
+enum sotto_err store_recent_peers(struct store_profile *p, uint64_t since_ms, size_t max,
+                                  enum sotto_err (*each)(void *arg,
+                                                         const uint8_t key[E2E_KEY_LEN]),
+                                  void *arg)
+{
+    uint8_t key[E2E_KEY_LEN];
+    sqlite3_stmt *st;
+    enum sotto_err rc;
+    bool row = true;
+
+    if (each == NULL || since_ms > INT64_MAX)
+        return SOTTO_EINVAL;
+    rc = store_db_prepare(p,
+                          "SELECT c.public_key, (SELECT max(stored_ms) FROM messages m "
+                          "WHERE m.contact_id = c.id) AS last FROM contacts c "
+                          "WHERE last >= ?1 ORDER BY last DESC LIMIT ?2",
+                          &st);
+    if (rc != SOTTO_OK)
+        return rc;
+    if (sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max) != SQLITE_OK)
+        return store_db_bind_failed(p, st);
+    while (rc == SOTTO_OK) {
+        rc = store_db_step(p, st, &row);
+        if (rc != SOTTO_OK || !row)
+            break;
+        rc = store_col_blob(st, 0, key, E2E_KEY_LEN);
+        if (rc == SOTTO_OK)
+            rc = each(arg, key);
+    }
+    store_db_release(p, st);
+    return rc;
+}
+
 enum sotto_err store_outbox_summaries(struct store_profile *p,
                                       enum sotto_err (*each)(void *arg,
                                                              const struct store_outbox_summary *s),

@@ -143,6 +143,13 @@ enum sotto_err store_outbox_peers_due(struct store_profile *p, uint64_t due_ms,
                                                              uint64_t next_ms),
                                       void *arg);
 
+/* Calls `each` with the key of every contact with a message stored at or after `since_ms` (in
+ * either direction), at most `max`, most recent first: whom a node coming back dials. */
+enum sotto_err store_recent_peers(struct store_profile *p, uint64_t since_ms, size_t max,
+                                  enum sotto_err (*each)(void *arg,
+                                                         const uint8_t key[E2E_KEY_LEN]),
+                                  void *arg);
+
 /* What one peer's outbox holds, for status. */
 struct store_outbox_summary {
     uint8_t peer[E2E_KEY_LEN];
