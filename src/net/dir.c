@@ -67,6 +67,11 @@ const struct net_dir_problem *net_dir_problem(const struct net_dir *d)
     return &d->problem;
 }
 
+const char *net_dir_seen_from(const struct net_dir *d)
+{
+    return d->seen_from;
+}
+
 /* ---- one call ---- */
 
 static enum sotto_err status_error(int status)
@@ -116,6 +121,7 @@ static enum sotto_err call_run(struct net_dir *d, const struct call *c, struct n
 
     memset(&d->problem, 0, sizeof(d->problem));
     memset(resp, 0, sizeof(*resp));
+    d->seen_from[0] = '\0';
     if (c->id != NULL) {
         rc = call_sign(d, c, &rq, &sig);
         if (rc != SOTTO_OK)
@@ -124,8 +130,13 @@ static enum sotto_err call_run(struct net_dir *d, const struct call *c, struct n
     rc = net_https_exchange(d, &rq, resp);
     if (rc != SOTTO_OK)
         return rc;
-    if (resp->status == c->expect)
+    if (resp->status == c->expect) {
+        /* every write's answer says where the directory saw us; an answer without it is still
+         * the write's success */
+        if (c->id != NULL)
+            (void)net_parse_seen_from(resp->body, resp->body_len, d->seen_from);
         return SOTTO_OK;
+    }
     d->problem.status = resp->status;
     d->problem.retry_after_s = resp->retry_after_s;
     net_parse_problem(resp->body, resp->body_len, &d->problem);

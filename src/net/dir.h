@@ -70,6 +70,10 @@ const char *net_dir_pin(const struct net_dir *d);
 bool net_dir_pin_accepted(const struct net_dir *d);
 /* The last failure's description; borrowed, valid until the next call. */
 const struct net_dir_problem *net_dir_problem(const struct net_dir *d);
+/* The "ip:port" the directory saw us come from, as the answer to the last call said when it was
+ * a signed write that succeeded; else "". Untrusted text (printable ASCII only): check it before
+ * use. Borrowed, valid until the next call. */
+const char *net_dir_seen_from(const struct net_dir *d);
 
 /* Errors of the calls below: SOTTO_ENET (unreachable, timed out, TLS failed, 5xx), SOTTO_EPIN
  * (the certificate is not the pinned one: nothing was sent), SOTTO_ENOENT (404), SOTTO_EREFUSED

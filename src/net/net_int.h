@@ -41,6 +41,7 @@ struct net_dir {
     bool pin_accepted;             /* a handshake accepted a certificate with this pin */
     uint32_t timeout_ms;
     struct net_dir_problem problem;
+    char seen_from[NET_SEEN_FROM_MAX + 1]; /* from the last signed write's answer, or "" */
 };
 
 /* Parses and normalizes a directory URL (the rules of net_url_normalize). */
@@ -110,6 +111,10 @@ enum sotto_err net_parse_account(const uint8_t *body, size_t len, struct net_acc
 enum sotto_err net_parse_bundle(const uint8_t *body, size_t len, struct net_bundle *out);
 enum sotto_err net_parse_registered(const uint8_t *body, size_t len, struct net_registered *out);
 enum sotto_err net_parse_prekeys_left(const uint8_t *body, size_t len, unsigned *left);
+/* The "seen_from" member of a write's answer: printable ASCII, at most NET_SEEN_FROM_MAX bytes
+ * (what it names is checked by whoever uses it). out is "" on failure. */
+enum sotto_err net_parse_seen_from(const uint8_t *body, size_t len,
+                                   char out[static NET_SEEN_FROM_MAX + 1]);
 /* Fills p->code and p->message from an error body, best effort: left "" when it is not one. */
 void net_parse_problem(const uint8_t *body, size_t len, struct net_dir_problem *p);
 /* Decodes exactly `len` bytes of padded standard base64 from `s`: SOTTO_EPROTO for any other

@@ -356,3 +356,17 @@ void net_parse_problem(const uint8_t *body, size_t len, struct net_dir_problem *
     copy_text(o, "message", p->message, sizeof(p->message));
     json_decref(o);
 }
+
+enum sotto_err net_parse_seen_from(const uint8_t *body, size_t len,
+                                   char out[static NET_SEEN_FROM_MAX + 1])
+{
+    json_t *o;
+    enum sotto_err rc = load(body, len, &o);
+
+    out[0] = '\0';
+    if (rc != SOTTO_OK)
+        return rc;
+    rc = seen_from_member(o, out);
+    json_decref(o);
+    return rc;
+}

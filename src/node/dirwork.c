@@ -47,6 +47,13 @@ static void run_job(struct node_dirwork *w, struct net_dir *d, struct e2e_ctx *e
             addrs[i] = j->addrs[i];
         j->rc = w->priv != NULL && e2e != NULL ? net_dir_put_addresses(d, &id, addrs, j->n_addrs)
                                                : SOTTO_EINVAL;
+        snprintf(j->seen_from, sizeof(j->seen_from), "%s", net_dir_seen_from(d));
+        break;
+    case DIR_JOB_PREKEYS:
+        j->rc = w->priv != NULL && e2e != NULL ? net_dir_put_prekeys(d, &id, NULL, j->prekeys,
+                                                                     j->n_prekeys, &j->prekeys_left)
+                                               : SOTTO_EINVAL;
+        snprintf(j->seen_from, sizeof(j->seen_from), "%s", net_dir_seen_from(d));
         break;
     }
     if (j->rc != SOTTO_OK) {

@@ -18,10 +18,12 @@ struct net_loop;
 struct node_dirwork;
 
 enum dir_job_kind {
-    DIR_JOB_BUNDLE,   /* POST /v1/accounts/{number}/bundle */
-    DIR_JOB_LOOKUP,   /* GET /v1/accounts/{username, else number}: fresh addresses, or a key
-                       * change (a number comes from its key: only the username finds a new one) */
-    DIR_JOB_ADDRESSES /* PUT /v1/accounts/{ours}/addresses: publish where we are */
+    DIR_JOB_BUNDLE,    /* POST /v1/accounts/{number}/bundle */
+    DIR_JOB_LOOKUP,    /* GET /v1/accounts/{username, else number}: fresh addresses, or a key
+                        * change (a number comes from its key: only the username finds a new one) */
+    DIR_JOB_ADDRESSES, /* PUT /v1/accounts/{ours}/addresses: publish where we are */
+    DIR_JOB_PREKEYS    /* PUT /v1/accounts/{ours}/prekeys: give it the prekeys it was not given
+                        * yet (maybe none) and learn how many it holds */
 };
 
 struct dir_job {
@@ -30,10 +32,14 @@ struct dir_job {
     uint64_t number;
     char username[TEXT_USERNAME_MAX + 1]; /* DIR_JOB_LOOKUP: asked for by it when not "" */
     uint8_t key[E2E_KEY_LEN];             /* the contact's key when asked */
-    size_t n_addrs;           /* DIR_JOB_ADDRESSES: what to publish */
+    size_t n_addrs;                       /* DIR_JOB_ADDRESSES: what to publish */
     char addrs[CARD_ADDRS_MAX][CARD_ADDR_MAX + 1];
+    size_t n_prekeys; /* DIR_JOB_PREKEYS: the public halves to upload (stored and committed) */
+    struct net_prekey prekeys[NET_PREKEYS_MAX];
     /* results */
     enum sotto_err rc;
+    unsigned prekeys_left;                 /* DIR_JOB_PREKEYS: what the directory holds */
+    char seen_from[NET_SEEN_FROM_MAX + 1]; /* a write's answer: where it saw us, or "" */
     struct net_bundle bundle;
     struct net_account account;
     char detail[NET_DETAIL_MAX + 1];
@@ -41,7 +47,8 @@ struct dir_job {
 
 /* Starts the worker for the directory at `url` pinned to `pin`. Borrows env and loop. With
  * `priv` (our identity private key, copied into secret memory the worker wipes) and our
- * `number`, it can also sign writes (DIR_JOB_ADDRESSES), with a Signal context of its own. */
+ * `number`, it can also sign writes (DIR_JOB_ADDRESSES, DIR_JOB_PREKEYS), with a Signal context
+ * of its own. */
 enum sotto_err node_dirwork_start(struct node_dirwork **out, const struct sotto_env *env,
                                   struct net_loop *loop, const char *url, const char *pin,
                                   const uint8_t *priv, uint64_t number);

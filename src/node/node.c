@@ -36,7 +36,6 @@ _Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
 #define RETRY_MAX_S     300   /* the longest wait (--retry-max) */
 #define RECENT_MS       (7 * 24 * 3600 * 1000ull) /* contacts talked to within this are dialed */
 #define RECENT_MAX      64                        /* ... at start, at most this many */
-#define PUBLISH_MS      (30 * 60 * 1000) /* addresses published again this often */
 #define LOOKUP_MS       30000 /* a contact's addresses are looked up again at most this often */
 #define ENCRYPT_BATCH   256   /* messages one peer's flush encrypts in a turn */
 #define SEND_BATCH      4096  /* frames one peer's flush sends in a turn (the queue caps it too) */
@@ -454,14 +453,8 @@ static void node_wake(void *arg)
         return;
     for (j = node_dirwork_take(n->dir); j != NULL; j = next) {
         next = j->next;
-        if (j->kind == DIR_JOB_ADDRESSES) {
-            if (j->rc != SOTTO_OK) {
-                log_warn(n->env->log, "cannot publish our addresses on the directory: %s",
-                         j->detail);
-                n->next_publish_ms = sotto_now_ms(n->env) + LOOKUP_MS;
-            } else {
-                log_info(n->env->log, "published %zu address(es) on the directory", j->n_addrs);
-            }
+        if (j->kind == DIR_JOB_ADDRESSES || j->kind == DIR_JOB_PREKEYS) {
+            node_reach_done(n, j);
             free(j);
             continue;
         }
@@ -1209,50 +1202,11 @@ static enum sotto_err due_peer(void *arg, const uint8_t peer[E2E_KEY_LEN], uint6
     return SOTTO_OK;
 }
 
-/* Where we can be reached: the profile's addresses, and the address we listen on when it is a
- * concrete one (a wildcard says nothing to others). */
-static void our_addresses(struct node *n, struct dir_job *j)
-{
-    char listen[CARD_ADDR_MAX + 1];
-    const char *colon;
-
-    for (size_t i = 0; i < n->self.n_addrs && j->n_addrs < CARD_ADDRS_MAX; i++)
-        snprintf(j->addrs[j->n_addrs++], sizeof(j->addrs[0]), "%s", n->self.addrs[i]);
-    colon = n->p.listen != NULL ? strrchr(n->p.listen, ':') : NULL;
-    if (colon == NULL || strncmp(n->p.listen, "0.0.0.0:", 8) == 0 ||
-        strncmp(n->p.listen, "[::]:", 5) == 0)
-        return;
-    snprintf(listen, sizeof(listen), "%.*s:%u", (int)(colon - n->p.listen), n->p.listen,
-             net_loop_port(n->loop));
-    for (size_t i = 0; i < j->n_addrs; i++)
-        if (strcmp(j->addrs[i], listen) == 0)
-            return;
-    if (j->n_addrs < CARD_ADDRS_MAX && identity_card_check_address(listen) == SOTTO_OK)
-        snprintf(j->addrs[j->n_addrs++], sizeof(j->addrs[0]), "%s", listen);
-}
-
-/* A registered node publishes its addresses at start and every PUBLISH_MS after. */
-static void publish_addresses(struct node *n)
-{
-    uint64_t now = sotto_now_ms(n->env);
-    struct dir_job *j;
-
-    if (n->dir == NULL || !n->registered || now < n->next_publish_ms)
-        return;
-    n->next_publish_ms = now + PUBLISH_MS;
-    j = calloc(1, sizeof(*j));
-    if (j == NULL)
-        return;
-    j->kind = DIR_JOB_ADDRESSES;
-    our_addresses(n, j);
-    node_dirwork_submit(n->dir, j);
-}
-
 static void tick(struct net_timer *t)
 {
     struct node *n = (struct node *)((char *)t - offsetof(struct node, tick));
 
-    publish_addresses(n);
+    node_reach_tick(n); /* addresses and prekeys on the directory */
     /* peers with something due: flushed (or dialed) at the end of this turn */
     (void)store_outbox_peers_due(n->p.profile, sotto_now_ms(n->env), due_peer, n);
     net_timer_arm(n->loop, &n->tick, TICK_MS);
@@ -1346,6 +1300,8 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
             rc = node_dirwork_start(&n->dir, n->env, n->loop, d.url, d.pin, n->priv,
                                     n->self.number);
             n->registered = d.username[0] != '\0';
+            if (rc == SOTTO_OK && n->registered)
+                rc = node_reach_start(n);
         }
     }
     if (rc == SOTTO_OK) {
@@ -1397,6 +1353,7 @@ void node_free(struct node *n)
     if (n->loop != NULL)
         net_timer_cancel(&n->tick);
     node_dirwork_stop(n->dir);
+    node_reach_free(n);
     node_pass_close(n);
     node_api_close(n);
     net_loop_free(n->loop); /* link_down frees every nlink */

@@ -106,7 +106,7 @@ struct node {
     unsigned n_proven, links_max; /* proven links up, and the most the node takes */
     struct node_dirwork *dir; /* NULL without a remembered directory */
     bool registered;          /* we have a username there: publish our addresses */
-    uint64_t next_publish_ms;
+    struct node_reach *reach; /* reach.c: addresses published, prekeys topped up; or NULL */
     /* the turn (pass.c) */
     bool tx_open;           /* the turn's transaction */
     bool again;             /* work is left: the next turn must not wait */
@@ -167,5 +167,41 @@ void node_api_close(struct node *n);
  * the turn's transaction committed. */
 void node_api_event(struct node *n, json_t *ev);
 enum sotto_err node_contact_by_id(struct node *n, int64_t id, struct store_contact *out);
+
+/* reach.c: what a node registered on a directory keeps there: the addresses it can be reached
+ * at, and a supply of its one-time prekeys (DESIGN.md, "Reach", "Directory API"). */
+struct dir_job;
+/* Sets up n->reach (for a node with a directory it is registered on). SOTTO_ENOMEM. */
+enum sotto_err node_reach_start(struct node *n);
+/* Frees n->reach; NULL is a no-op. */
+void node_reach_free(struct node *n);
+/* From the tick: asks for the prekey count when due, gives made prekeys once committed,
+ * publishes our addresses when due or changed. */
+void node_reach_tick(struct node *n);
+/* A DIR_JOB_ADDRESSES or DIR_JOB_PREKEYS came back (node_wake; the caller frees it). */
+void node_reach_done(struct node *n, const struct dir_job *j);
+
+#define NODE_REACH_HOST_MAX 46 /* INET6_ADDRSTRLEN: a numeric host with its NUL */
+
+/* What the addresses to publish are made of. All borrowed. */
+struct node_reach_in {
+    const char (*profile)[CARD_ADDR_MAX + 1]; /* the profile's own, published first as given */
+    size_t n_profile;
+    const char *listen;         /* --listen "HOST:PORT" (port maybe 0), or NULL */
+    unsigned port;              /* the port we listen on */
+    const char *seen_host;      /* the numeric host the directory saw us from, or NULL */
+    const char *const *ifaddrs; /* the interfaces' numeric hosts (no brackets), IPv4 first */
+    size_t n_ifaddrs;
+};
+/* Into out[0..*n) (at most CARD_ADDRS_MAX, each passing identity_card_check_address, each
+ * once): the profile's addresses; the listening address with our port when it is concrete;
+ * then, with our port, the directory's view when its family is one we listen on (a wildcard's,
+ * or a concrete address's that is not loopback), and with a wildcard the interfaces' addresses
+ * (IPv4 only for 0.0.0.0). Hosts found rather than given are skipped when loopback,
+ * link-local, multicast, unspecified or reserved. Pure. */
+void node_reach_addresses(const struct node_reach_in *in, char out[][CARD_ADDR_MAX + 1], size_t *n);
+/* The host of a seen_from "ip:port" or "[ipv6]:port", as a canonical numeric host (an IPv4
+ * mapped into IPv6 becomes IPv4); false and "" when it is not an IP literal with a port. */
+bool node_reach_seen_host(const char *seen_from, char host[static NODE_REACH_HOST_MAX]);
 
 #endif

@@ -361,6 +361,26 @@ Test(net_parse, reads_the_answers_to_writes_and_refuses_odd_ones)
     cr_assert_eq(left, 0);
 }
 
+Test(net_parse, reads_where_a_write_was_seen_from_and_refuses_odd_text)
+{
+    static const char ok[] = "{\"prekeys_left\":3,\"seen_from\":\"[2001:db8::1]:443\"}";
+    static const char space[] = "{\"seen_from\":\"1.2.3.4 :5\"}";
+    static const char num[] = "{\"seen_from\":5}";
+    char long_text[NET_SEEN_FROM_MAX + 40], out[NET_SEEN_FROM_MAX + 1];
+
+    cr_assert_eq(net_parse_seen_from((const uint8_t *)ok, strlen(ok), out), SOTTO_OK);
+    cr_assert_str_eq(out, "[2001:db8::1]:443");
+    cr_assert_eq(net_parse_seen_from((const uint8_t *)space, strlen(space), out), SOTTO_EPROTO);
+    cr_assert_str_eq(out, "");
+    cr_assert_eq(net_parse_seen_from((const uint8_t *)num, strlen(num), out), SOTTO_EPROTO);
+    cr_assert_eq(net_parse_seen_from((const uint8_t *)"{}", 2, out), SOTTO_EPROTO);
+    cr_assert_eq(net_parse_seen_from(NULL, 0, out), SOTTO_EPROTO);
+    snprintf(long_text, sizeof(long_text), "{\"seen_from\":\"%0*d\"}", NET_SEEN_FROM_MAX + 1, 1);
+    cr_assert_eq(net_parse_seen_from((const uint8_t *)long_text, strlen(long_text), out),
+                 SOTTO_EPROTO);
+    cr_assert_str_eq(out, "");
+}
+
 Test(net_parse, takes_what_it_can_of_an_error_and_nothing_of_garbage)
 {
     static const char err[] = "{\"error\":\"username_taken\",\"message\":\"choose another\"}";

@@ -176,3 +176,25 @@ Test(net_topup, an_upload_cut_short_is_finished_before_more_are_made)
     cr_assert_eq(stored(), 5 + NET_PREKEYS_TARGET - 3);
     net_dir_free(d);
 }
+
+Test(net_topup, a_writes_answer_tells_where_the_directory_saw_us_and_a_failure_forgets_it)
+{
+    char *r[3];
+    struct net_dir *d;
+    unsigned left = 0;
+
+    r[0] = fake_response(200, "", "{\"prekeys_left\":7,\"seen_from\":\"203.0.113.9:40000\"}");
+    r[1] = fake_response(200, "", "{\"seen_from\":\"[2001:db8::9]:1\"}");
+    r[2] = fake_response(503, "", "{}");
+    fake_start(r, 3);
+    d = fake_session(NULL, 5000);
+    cr_assert_str_eq(net_dir_seen_from(d), "");
+    cr_assert_eq(net_dir_put_prekeys(d, &id, NULL, NULL, 0, &left), SOTTO_OK);
+    cr_assert_eq(left, 7);
+    cr_assert_str_eq(net_dir_seen_from(d), "203.0.113.9:40000");
+    cr_assert_eq(net_dir_put_addresses(d, &id, NULL, 0), SOTTO_OK);
+    cr_assert_str_eq(net_dir_seen_from(d), "[2001:db8::9]:1");
+    cr_assert_eq(net_dir_put_addresses(d, &id, NULL, 0), SOTTO_ENET);
+    cr_assert_str_eq(net_dir_seen_from(d), "");
+    net_dir_free(d);
+}
