@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "node/api_parse.h"
 #include "node/node_int.h"
 #include "sotto/env.h"
 #include "sotto/log.h"
@@ -15,10 +16,8 @@
 #include "util/text.h"
 #include "wire/wire.h"
 
-#define HISTORY_DEFAULT 50
-#define HISTORY_MAX     1000
-#define HISTORY_ROOM    4096 /* the rest of a history answer besides its messages */
-#define READ_ROUNDS     8    /* read receipts one `read` sends at most (of WIRE_IDS_MAX ids) */
+#define HISTORY_ROOM 4096 /* the rest of a history answer besides its messages */
+#define READ_ROUNDS  8    /* read receipts one `read` sends at most (of WIRE_IDS_MAX ids) */
 
 enum sotto_err node_contact_by_id(struct node *n, int64_t id, struct store_contact *out)
 {
@@ -153,12 +152,10 @@ static bool contact_why(struct node *n, const struct store_contact *ct, char *ou
     return held;
 }
 
-static void op_send(struct node *n, struct api_conn *c, json_t *id, json_t *req)
+static void op_send(struct node *n, struct api_conn *c, const struct node_api_req *r)
 {
-    const char *who = json_string_value(json_object_get(req, "contact"));
-    json_t *jt = json_object_get(req, "text");
-    const char *text = json_string_value(jt);
-    size_t len = json_string_length(jt);
+    json_t *id = r->id;
+    const char *who = r->contact;
     struct store_contact ct;
     struct store_msg_new m = {0};
     char idhex[2 * WIRE_ID_LEN + 1], msg[256], why[1024];
@@ -166,13 +163,6 @@ static void op_send(struct node *n, struct api_conn *c, json_t *id, json_t *req)
     bool held;
     enum sotto_err rc;
 
-    if (who == NULL || text == NULL || len == 0 || len > WIRE_BODY_MAX ||
-        memchr(text, '\0', len) != NULL) {
-        reply_err(c, id, "bad_request",
-                  "send needs \"contact\" and a non-empty \"text\" of at "
-                  "most 65536 bytes");
-        return;
-    }
     rc = resolve(n, who, &ct);
     if (rc != SOTTO_OK) {
         snprintf(msg, sizeof(msg), "%s: %s", who,
@@ -186,8 +176,8 @@ static void op_send(struct node *n, struct api_conn *c, json_t *id, json_t *req)
     sotto_random(n->env, m.msg_id, sizeof(m.msg_id));
     m.type = WIRE_RECORD_TEXT;
     m.sent_ms = sotto_now_ms(n->env);
-    m.body = (const uint8_t *)text;
-    m.body_len = len;
+    m.body = (const uint8_t *)r->text;
+    m.body_len = r->text_len;
     /* stored, with its outbox entry, before the first attempt; in the turn's transaction,
      * encrypted at its end, and answered once that committed */
     rc = node_tx(n);
@@ -239,18 +229,14 @@ static enum sotto_err read_receipts(struct node *n, const struct store_contact *
 
 /* The user has seen the contact's messages: the unread ones are marked read, and read receipts
  * (Signal messages, record type 2, each listing up to WIRE_IDS_MAX ids) tell the contact. */
-static void op_read(struct node *n, struct api_conn *c, json_t *id, json_t *req)
+static void op_read(struct node *n, struct api_conn *c, const struct node_api_req *r)
 {
-    const char *who = json_string_value(json_object_get(req, "contact"));
+    json_t *id = r->id;
     struct store_contact ct;
     size_t total = 0;
     enum sotto_err rc;
 
-    if (who == NULL) {
-        reply_err(c, id, "bad_request", "read needs \"contact\"");
-        return;
-    }
-    rc = resolve(n, who, &ct);
+    rc = resolve(n, r->contact, &ct);
     if (rc != SOTTO_OK) {
         reply_err(c, id, err_code(rc), rc == SOTTO_ENOENT ? "no such contact" : sotto_strerror(rc));
         return;
@@ -273,21 +259,14 @@ static void op_read(struct node *n, struct api_conn *c, json_t *id, json_t *req)
 /* Dials a contact now: at `address` when given (an IP literal with a port; the node there must
  * prove the contact's key), else at its known addresses, skipping the retry back-off. The
  * outcome comes as a link_up, link_refused or dial_failed event. */
-static void op_connect(struct node *n, struct api_conn *c, json_t *id, json_t *req)
+static void op_connect(struct node *n, struct api_conn *c, const struct node_api_req *r)
 {
-    const char *who = json_string_value(json_object_get(req, "contact"));
-    json_t *ja = json_object_get(req, "address");
-    const char *addr = json_string_value(ja);
+    json_t *id = r->id;
+    const char *addr = r->address;
     struct store_contact ct;
     enum sotto_err rc;
 
-    if (who == NULL || (ja != NULL && addr == NULL)) {
-        reply_err(c, id, "bad_request",
-                  "connect needs \"contact\", and \"address\" as "
-                  "\"IP:PORT\" when given");
-        return;
-    }
-    rc = resolve(n, who, &ct);
+    rc = resolve(n, r->contact, &ct);
     if (rc != SOTTO_OK) {
         reply_err(c, id, err_code(rc), rc == SOTTO_ENOENT ? "no such contact" : sotto_strerror(rc));
         return;
@@ -360,22 +339,16 @@ static enum sotto_err history_each(void *arg, const struct store_message *m)
     return json_array_append_new(list, o) == 0 ? SOTTO_OK : SOTTO_ENOMEM;
 }
 
-static void op_history(struct node *n, struct api_conn *c, json_t *id, json_t *req)
+static void op_history(struct node *n, struct api_conn *c, const struct node_api_req *r)
 {
-    const char *who = json_string_value(json_object_get(req, "contact"));
-    json_t *jl = json_object_get(req, "limit"), *list;
-    json_int_t limit = jl != NULL ? json_integer_value(jl) : HISTORY_DEFAULT;
+    json_t *id = r->id, *list;
     bool truncated = false;
     struct store_contact ct;
     struct history_ctx hc;
     char why[1024];
     enum sotto_err rc;
 
-    if (who == NULL || (jl != NULL && !json_is_integer(jl)) || limit < 1 || limit > HISTORY_MAX) {
-        reply_err(c, id, "bad_request", "history needs \"contact\" and a \"limit\" of 1..1000");
-        return;
-    }
-    rc = resolve(n, who, &ct);
+    rc = resolve(n, r->contact, &ct);
     if (rc != SOTTO_OK) {
         reply_err(c, id, err_code(rc), rc == SOTTO_ENOENT ? "no such contact" : sotto_strerror(rc));
         return;
@@ -384,7 +357,7 @@ static void op_history(struct node *n, struct api_conn *c, json_t *id, json_t *r
     hc.list = list;
     hc.why_waiting = why;
     contact_why(n, &ct, why, sizeof(why));
-    rc = list != NULL ? store_history_each(n->p.profile, ct.id, (size_t)limit, history_each, &hc)
+    rc = list != NULL ? store_history_each(n->p.profile, ct.id, r->limit, history_each, &hc)
                       : SOTTO_ENOMEM;
     if (rc != SOTTO_OK) {
         json_decref(list);
@@ -491,55 +464,56 @@ static void api_up(void *arg, struct net_link *l, void *cookie)
     net_link_set_user(l, c);
 }
 
+/* An accepted request, on an authenticated connection but for "auth" itself. */
+static void api_do(struct node *n, struct api_conn *c, const struct node_api_req *r)
+{
+    switch (r->op) {
+    case NODE_API_AUTH:
+        c->authed = true;
+        reply_ok(c, r->id, NULL);
+        break;
+    case NODE_API_SEND:
+        op_send(n, c, r);
+        break;
+    case NODE_API_HISTORY:
+        op_history(n, c, r);
+        break;
+    case NODE_API_STATUS:
+        op_status(n, c, r->id);
+        break;
+    case NODE_API_CONNECT:
+        op_connect(n, c, r);
+        break;
+    case NODE_API_READ:
+        op_read(n, c, r);
+        break;
+    default:
+        break; /* node_api_parse() accepts none other */
+    }
+}
+
 static void api_frame(void *arg, struct net_link *l, const uint8_t *data, size_t len)
 {
     struct node *n = arg;
     struct api_conn *c = net_link_user(l);
-    json_t *req = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
-    json_t *id = json_object_get(req, "id");
-    const char *op = json_string_value(json_object_get(req, "op"));
-    const char *token;
+    struct node_api_req req;
+    enum sotto_err rc;
 
     if (c == NULL)
-        goto out;
+        return;
     n->frames_in++;
-    if (!json_is_object(req) || op == NULL || !json_is_integer(id)) {
-        reply_err(c, id, "bad_request",
-                  "a request is an object with an integer \"id\" and an "
-                  "\"op\"");
-        if (!c->authed)
-            net_link_close(l, NET_CLOSE_POLICY, "token first");
-        goto out;
-    }
-    if (!c->authed) {
-        token = json_string_value(json_object_get(req, "token"));
-        if (strcmp(op, "auth") != 0 || token == NULL || strlen(token) != NODE_TOKEN_LEN ||
-            sodium_memcmp(token, n->token, NODE_TOKEN_LEN) != 0) {
+    /* until the token came, the only request taken is "auth" carrying it */
+    rc = node_api_parse(data, len, c->authed ? NULL : n->token, &req);
+    if (rc == SOTTO_OK) {
+        api_do(n, c, &req);
+    } else {
+        if (rc == SOTTO_EREFUSED)
             log_warn(n->env->log, "local API: a connection without the right token: closed");
-            reply_err(c, id, "unauthorized",
-                      "the first message must be {\"op\":\"auth\", "
-                      "\"token\": …} with the token from api.json");
-            net_link_close(l, NET_CLOSE_POLICY, "token refused");
-            goto out;
-        }
-        c->authed = true;
-        reply_ok(c, id, NULL);
-        goto out;
+        reply_err(c, req.id, req.err.code, req.err.message);
+        if (req.err.close_why != NULL)
+            net_link_close(l, NET_CLOSE_POLICY, req.err.close_why);
     }
-    if (strcmp(op, "send") == 0)
-        op_send(n, c, id, req);
-    else if (strcmp(op, "history") == 0)
-        op_history(n, c, id, req);
-    else if (strcmp(op, "status") == 0)
-        op_status(n, c, id);
-    else if (strcmp(op, "connect") == 0)
-        op_connect(n, c, id, req);
-    else if (strcmp(op, "read") == 0)
-        op_read(n, c, id, req);
-    else
-        reply_err(c, id, "unknown_op", "no such operation (see docs/API.md)");
-out:
-    json_decref(req);
+    node_api_req_clear(&req);
 }
 
 static void api_down(void *arg, struct net_link *l, unsigned code, const char *why)
