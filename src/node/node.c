@@ -32,10 +32,11 @@ _Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
 #define FDS_MAX         8192  /* descriptors the node asks for (the open-files limit raised) */
 #define FDS_SPARE       64    /* of them, kept for the profile, the API and the directory */
 #define TICK_MS         1000
-#define RETRY_MS        5000  /* the first wait before another attempt; it doubles each time */
-#define RETRY_MAX_S     300   /* the longest wait (--retry-max) */
+#define RETRY_MS        5000 /* the first wait before another attempt; it doubles each time */
+#define RETRY_MAX_S     300  /* the longest wait (--retry-max) */
 #define RECENT_MS       (7 * 24 * 3600 * 1000ull) /* contacts talked to within this are dialed */
 #define RECENT_MAX      64                        /* ... at start, at most this many */
+#define DIR_CHECK_MS    10000 /* the profile's directory and registration looked at this often */
 #define LOOKUP_MS       30000 /* a contact's addresses are looked up again at most this often */
 #define ENCRYPT_BATCH   256   /* messages one peer's flush encrypts in a turn */
 #define SEND_BATCH      4096  /* frames one peer's flush sends in a turn (the queue caps it too) */
@@ -1202,10 +1203,58 @@ static enum sotto_err due_peer(void *arg, const uint8_t peer[E2E_KEY_LEN], uint6
     return SOTTO_OK;
 }
 
+/* The directory the profile remembers, and whether we are registered there, may change while
+ * the node runs (`sotto register`, `unregister` and `lookup --directory` write the profile
+ * directly): the node follows, at start and every DIR_CHECK_MS. */
+static void follow_directory(struct node *n)
+{
+    struct store_directory d;
+    uint64_t now = sotto_now_ms(n->env);
+    bool same;
+
+    if (now < n->next_dir_check_ms)
+        return;
+    n->next_dir_check_ms = now + DIR_CHECK_MS;
+    if (store_directory_get(n->p.profile, &d) != SOTTO_OK || d.pin[0] == '\0')
+        memset(&d, 0, sizeof(d));
+    same = strcmp(d.url, n->dir_url) == 0 && strcmp(d.pin, n->dir_pin) == 0;
+    if (!same) {
+        node_reach_free(n);
+        node_dirwork_stop(n->dir); /* jobs not done yet are dropped: asked again later */
+        n->dir = NULL;
+        n->registered = false;
+        for (size_t i = 0; i < n->n_peers; i++)
+            n->peers[i].dir_bundle_pending = n->peers[i].dir_lookup_pending = false;
+        memcpy(n->dir_url, d.url, sizeof(n->dir_url));
+        memcpy(n->dir_pin, d.pin, sizeof(n->dir_pin));
+        if (d.pin[0] != '\0' && node_dirwork_start(&n->dir, n->env, n->loop, d.url, d.pin, n->priv,
+                                                   n->self.number) != SOTTO_OK) {
+            log_warn(n->env->log, "cannot use the directory %s now", d.url);
+            n->dir_url[0] = '\0'; /* tried again at the next check */
+            return;
+        }
+        if (d.pin[0] != '\0')
+            log_info(n->env->log, "using the directory %s", d.url);
+    }
+    if (n->dir != NULL && (d.username[0] != '\0') != n->registered) {
+        n->registered = d.username[0] != '\0';
+        if (n->registered && node_reach_start(n) != SOTTO_OK)
+            n->registered = false; /* out of memory: tried again at the next check */
+        else if (!n->registered)
+            node_reach_free(n);
+        log_info(n->env->log,
+                 n->registered ? "registered as %s: our addresses and prekeys are kept "
+                                 "on the directory"
+                               : "no longer registered%s: nothing more is published",
+                 d.username);
+    }
+}
+
 static void tick(struct net_timer *t)
 {
     struct node *n = (struct node *)((char *)t - offsetof(struct node, tick));
 
+    follow_directory(n);
     node_reach_tick(n); /* addresses and prekeys on the directory */
     /* peers with something due: flushed (or dialed) at the end of this turn */
     (void)store_outbox_peers_due(n->p.profile, sotto_now_ms(n->env), due_peer, n);
@@ -1278,7 +1327,7 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
     lp.fd_max = fd_room();
     /* proven links are capped below it, so that the loop never runs out of descriptors */
     n->links_max = lp.fd_max > UNPROVEN_MAX + 2 * FDS_SPARE ? lp.fd_max - UNPROVEN_MAX - FDS_SPARE
-                                                             : FDS_SPARE;
+                                                            : FDS_SPARE;
     lp.listen = params->listen;
     lp.cert_path = params->cert_path;
     lp.key_path = params->key_path;
@@ -1293,17 +1342,8 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
         rc = net_loop_create(&n->loop, n->env, &lp);
     if (rc == SOTTO_OK)
         rc = node_api_listen(n, params->api_port);
-    if (rc == SOTTO_OK) {
-        struct store_directory d;
-
-        if (store_directory_get(params->profile, &d) == SOTTO_OK && d.pin[0] != '\0') {
-            rc = node_dirwork_start(&n->dir, n->env, n->loop, d.url, d.pin, n->priv,
-                                    n->self.number);
-            n->registered = d.username[0] != '\0';
-            if (rc == SOTTO_OK && n->registered)
-                rc = node_reach_start(n);
-        }
-    }
+    if (rc == SOTTO_OK)
+        follow_directory(n); /* and on the tick after */
     if (rc == SOTTO_OK) {
         info.port = net_loop_api_port(n->loop);
         info.pid = getpid();

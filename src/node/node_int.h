@@ -102,10 +102,13 @@ struct node {
     struct net_timer tick;
     char token[NODE_TOKEN_LEN + 1];
     struct api_conn *api_conns;
-    unsigned n_unproven;      /* links up and not yet proven */
-    unsigned n_proven, links_max; /* proven links up, and the most the node takes */
-    struct node_dirwork *dir; /* NULL without a remembered directory */
-    bool registered;          /* we have a username there: publish our addresses */
+    unsigned n_unproven;                 /* links up and not yet proven */
+    unsigned n_proven, links_max;        /* proven links up, and the most the node takes */
+    struct node_dirwork *dir;            /* NULL without a remembered directory */
+    bool registered;                     /* we have a username there: publish our addresses */
+    char dir_url[STORE_DIR_URL_MAX + 1]; /* the directory n->dir talks to ("" when none) */
+    char dir_pin[STORE_PIN_HEX_LEN + 1];
+    uint64_t next_dir_check_ms;
     struct node_reach *reach; /* reach.c: addresses published, prekeys topped up; or NULL */
     /* the turn (pass.c) */
     bool tx_open;           /* the turn's transaction */

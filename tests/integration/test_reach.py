@@ -273,6 +273,21 @@ class ReachTests(unittest.TestCase):
         self.assertLess(max(i for i, a in enumerate(addrs) if not a.startswith("[")),
                         min(i for i, a in enumerate(addrs) if a.startswith("[")), "IPv4 first")
 
+    def test_a_daemon_started_before_registering_follows_the_registration(self):
+        """`sotto register` while the daemon runs: the node notices (it looks at the profile's
+        directory every 10 s) and publishes where it listens, without a restart."""
+        bob = self.person("Bob")
+        carol = Person(self.root, "Carol")
+        self.people.append(carol)
+        carol.run("init", "--name", "Carol", "--no-passphrase")
+        carol.start(listen=f"127.0.0.1:{carol.port}")
+        carol.run("register", "carol", "--directory", self.url, "--fingerprint", self.srv.pin)
+        addrs = wait_for("carol's address on the directory", lambda: self.lookup(bob, "carol"),
+                         every=0.3)
+        self.assertEqual(addrs, [f"127.0.0.1:{carol.port}"])
+        bob.start()
+        self.assertEqual(bob.send("carol", "hello, newly registered")["state"], "delivered")
+
     def lookup(self, who, username):
         found = json.loads(who.run("lookup", username, "--json").stdout)
         return found["addresses"]
