@@ -677,11 +677,17 @@ void store_tx_rollback(struct store_profile *p)
 
 enum sotto_err store_tx_step_begin(struct store_profile *p)
 {
-    return store_tx_open(p) ? store_db_exec1(p, "SAVEPOINT tx_step") : SOTTO_EINVAL;
+    enum sotto_err rc = store_tx_open(p) ? store_db_exec1(p, "SAVEPOINT tx_step") : SOTTO_EINVAL;
+
+    if (rc == SOTTO_OK)
+        p->step_depth++;
+    return rc;
 }
 
 enum sotto_err store_tx_step_end(struct store_profile *p, enum sotto_err rc)
 {
+    if (p->step_depth > 0)
+        p->step_depth--;
     if (rc == SOTTO_OK) {
         rc = store_db_exec1(p, "RELEASE tx_step");
         if (rc == SOTTO_OK)

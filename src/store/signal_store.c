@@ -15,11 +15,16 @@
 enum sotto_err store_op_begin(struct store_profile *p, bool *own)
 {
     *own = !store_tx_open(p);
-    return *own ? store_db_begin(p) : store_db_exec1(p, "SAVEPOINT store_op");
+    if (*own)
+        return store_db_begin(p);
+    /* inside a caller's step, the step is what a failure undoes: no savepoint of our own */
+    return p->step_depth > 0 ? SOTTO_OK : store_db_exec1(p, "SAVEPOINT store_op");
 }
 
 enum sotto_err store_op_end(struct store_profile *p, bool own, enum sotto_err rc)
 {
+    if (!own && p->step_depth > 0)
+        return rc;
     if (rc == SOTTO_OK) {
         rc = own ? store_db_commit(p) : store_db_exec1(p, "RELEASE store_op");
         if (rc == SOTTO_OK)
@@ -116,7 +121,7 @@ static enum sotto_err prepare_key(struct store_profile *p, const char *sql, cons
 /* Steps a prepared one-row query whose column 0 is the row id and column 1 the sealed value,
  * and hands the opened value to `sink`; SOTTO_ENOENT when no row came. Finalizes `st`. */
 static enum sotto_err sealed_row(struct store_profile *p, sqlite3_stmt *st, const char *table,
-                                 e2e_sink_fn sink, void *arg)
+                                 e2e_sink_fn sink, void *arg, int64_t *id)
 {
     enum sotto_err rc;
     bool row = false;
@@ -124,6 +129,8 @@ static enum sotto_err sealed_row(struct store_profile *p, sqlite3_stmt *st, cons
     rc = store_db_step(p, st, &row);
     if (rc == SOTTO_OK && !row)
         rc = SOTTO_ENOENT;
+    if (rc == SOTTO_OK && id != NULL)
+        *id = sqlite3_column_int64(st, 0);
     if (rc == SOTTO_OK)
         rc = store_sealed_col(p, table, sqlite3_column_int64(st, 0), st, 1, sink, arg);
     store_db_release(p, st);
@@ -132,12 +139,23 @@ static enum sotto_err sealed_row(struct store_profile *p, sqlite3_stmt *st, cons
 
 /* ---- sessions ---- */
 
+/* The session row last read or written, so that saving it again is one UPDATE: the stream of
+ * messages to or from one peer loads and saves the same row each time. Forgotten when a
+ * session is deleted, and checked by the UPDATE itself (no row changed: not there any more, a
+ * rolled back insert). */
+static void session_remember(struct store_profile *p, const char *addr, int64_t id)
+{
+    memcpy(p->sess_addr, addr, E2E_ADDRESS_LEN + 1);
+    p->sess_id = id;
+}
+
 static enum sotto_err op_session_load(void *arg, const uint8_t peer[static E2E_KEY_LEN],
                                       e2e_sink_fn sink, void *sink_arg)
 {
     struct store_profile *p = arg;
     char addr[E2E_ADDRESS_LEN + 1];
     sqlite3_stmt *st;
+    int64_t id = 0;
     enum sotto_err rc;
 
     e2e_address_name(peer, addr);
@@ -145,7 +163,10 @@ static enum sotto_err op_session_load(void *arg, const uint8_t peer[static E2E_K
                      addr, E2E_ADDRESS_LEN, true, &st);
     if (rc != SOTTO_OK)
         return rc;
-    return sealed_row(p, st, "sessions", sink, sink_arg);
+    rc = sealed_row(p, st, "sessions", sink, sink_arg, &id);
+    if (rc == SOTTO_OK)
+        session_remember(p, addr, id);
+    return rc;
 }
 
 /* Runs an upsert that RETURNs the row id: the row to seal a value under. */
@@ -164,13 +185,53 @@ static enum sotto_err upsert_id(struct store_profile *p, sqlite3_stmt *st, int64
     return rc;
 }
 
+static enum sotto_err session_update(struct store_profile *p, int64_t id, const char *addr,
+                                     const uint8_t *record, size_t len, bool *done)
+{
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
+    sqlite3_stmt *st;
+    enum sotto_err rc;
+
+    *done = false;
+    rc = store_seal(p->env, p->datakey, "sessions", id, record, len, &sealed, &sealed_len);
+    if (rc != SOTTO_OK)
+        return rc;
+    /* the address too: a row id freed by a deletion may come back for another peer */
+    rc = store_db_prepare(p,
+                          "UPDATE sessions SET record = ?1, updated_ms = ?2 WHERE id = ?3 "
+                          "AND address = ?4 AND device_id = 1",
+                          &st);
+    if (rc == SOTTO_OK) {
+        if (sealed_len > INT32_MAX ||
+            sqlite3_bind_blob(st, 1, sealed, (int)sealed_len, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)sotto_now_ms(p->env)) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK ||
+            sqlite3_bind_text(st, 4, addr, E2E_ADDRESS_LEN, SQLITE_STATIC) != SQLITE_OK)
+            rc = store_db_bind_failed(p, st);
+        else
+            rc = store_db_run(p, st);
+        *done = rc == SOTTO_OK && sqlite3_changes(p->db) == 1;
+    }
+    sodium_memzero(sealed, sealed_len);
+    sotto_free(p->env, sealed);
+    return rc;
+}
+
 static enum sotto_err session_put(struct store_profile *p, const char *addr, const uint8_t *record,
                                   size_t len)
 {
     sqlite3_stmt *st;
     int64_t id;
+    bool done = false;
     enum sotto_err rc;
 
+    if (p->sess_id > 0 && strcmp(p->sess_addr, addr) == 0) {
+        rc = session_update(p, p->sess_id, addr, record, len, &done);
+        if (rc != SOTTO_OK || done)
+            return rc;
+    }
+    p->sess_id = 0;
     rc = prepare_key(p,
                      "INSERT INTO sessions(address, device_id, record, updated_ms) "
                      "VALUES(?1, 1, x'', ?2) ON CONFLICT(address, device_id) "
@@ -183,8 +244,11 @@ static enum sotto_err session_put(struct store_profile *p, const char *addr, con
     rc = upsert_id(p, st, &id);
     if (rc != SOTTO_OK)
         return rc;
-    return store_sealed_set(p, "UPDATE sessions SET record = ?1 WHERE id = ?2", "sessions", id,
-                            record, len);
+    rc = store_sealed_set(p, "UPDATE sessions SET record = ?1 WHERE id = ?2", "sessions", id,
+                          record, len);
+    if (rc == SOTTO_OK)
+        session_remember(p, addr, id);
+    return rc;
 }
 
 static enum sotto_err op_session_save(void *arg, const uint8_t peer[static E2E_KEY_LEN],
@@ -215,6 +279,7 @@ static enum sotto_err op_session_delete(void *arg, const uint8_t peer[static E2E
     *deleted = false;
     if (rc != SOTTO_OK)
         return rc;
+    p->sess_id = 0;
     e2e_address_name(peer, addr);
     rc = prepare_key(p, "DELETE FROM sessions WHERE address = ?1", addr, E2E_ADDRESS_LEN, true,
                      &st);
@@ -237,7 +302,7 @@ static enum sotto_err prekey_load(struct store_profile *p, const char *sql, cons
         return rc;
     if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    return sealed_row(p, st, table, sink, sink_arg);
+    return sealed_row(p, st, table, sink, sink_arg, NULL);
 }
 
 static enum sotto_err op_prekey_load(void *arg, uint32_t id, e2e_sink_fn sink, void *sink_arg)
@@ -308,7 +373,7 @@ static enum sotto_err op_sender_key_load(void *arg, const uint8_t *group, size_t
                         group, group_len, addr, &st);
     if (rc != SOTTO_OK)
         return rc;
-    return sealed_row(p, st, "sender_keys", sink, sink_arg);
+    return sealed_row(p, st, "sender_keys", sink, sink_arg, NULL);
 }
 
 static enum sotto_err sender_key_put(struct store_profile *p, const uint8_t *group,
@@ -584,8 +649,7 @@ static enum sotto_err accept_held_run(struct store_profile *p, int64_t contact_i
 }
 
 enum sotto_err store_contact_accept_held(struct store_profile *p, int64_t contact_id,
-                                         const uint8_t new_key[static E2E_KEY_LEN],
-                                         uint64_t number)
+                                         const uint8_t new_key[static E2E_KEY_LEN], uint64_t number)
 {
     bool own;
     enum sotto_err rc = number <= INT64_MAX ? store_op_begin(p, &own) : SOTTO_EINVAL;

@@ -40,6 +40,9 @@ struct store_profile {
     size_t n_stmts;
     uint8_t *datakey; /* owned, secret_alloc() memory; NULL while locked */
     bool has_passphrase;
+    unsigned step_depth;                 /* store_tx_step_begin()s not ended yet */
+    char sess_addr[E2E_ADDRESS_LEN + 1]; /* signal_store.c: the session row last used ... */
+    int64_t sess_id;                     /* ... and its id (0: none) */
     char dir[PROFILE_PATH_MAX];
 };
 

@@ -144,3 +144,68 @@ Test(at_rest, sender_keys_are_sealed_and_found_by_group_and_sender)
     cr_assert_not(on_disk(&sx.alice, record, sizeof(record) - 1));
     sess_done();
 }
+
+/* The store keeps the session row it last used, so that saving it again is one UPDATE; a row
+ * id freed and handed to another peer's session must never take the first peer's record. */
+Test(at_rest, a_remembered_session_row_given_to_another_peer_is_not_overwritten)
+{
+    static const uint8_t rec_a[] = "record of alice's session with bob, second version";
+    struct e2e_session_store ops;
+    struct sess_peer carol;
+    struct blob got;
+    char addr[E2E_ADDRESS_LEN + 1], sql[512];
+
+    peer_make(&carol, "Carol");
+    peer_befriend(&sx.alice, &carol);
+    session_build(&sx.alice, &sx.bob, false);
+    store_session_store(sx.alice.p, &ops);
+    cr_assert_eq(ops.session_load(ops.arg, sx.bob.self.key, sink_blob, &got), SOTTO_OK,
+                 "Bob's row is the one remembered now");
+    cr_assert_eq(db_int(&sx.alice, "SELECT id FROM sessions"), 1);
+    /* behind the store's back (another process, say): Bob's row goes, and a row of Carol's
+     * takes its id, while the store still remembers row 1 as Bob's */
+    e2e_address_name(carol.self.key, addr);
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM sessions; INSERT INTO sessions(id, address, device_id, record, "
+             "updated_ms) VALUES(1, '%s', 1, x'00', 0)",
+             addr);
+    cr_assert_eq(store_db_exec(sx.alice.p, sql), SOTTO_OK);
+    cr_assert_eq(store_tx_begin(sx.alice.p), SOTTO_OK);
+    cr_assert_eq(ops.session_save(ops.arg, sx.bob.self.key, rec_a, sizeof(rec_a)), SOTTO_OK);
+    cr_assert_eq(store_tx_commit(sx.alice.p), SOTTO_OK);
+    cr_assert_eq(db_int(&sx.alice, "SELECT count(*) FROM sessions"), 2, "a row of its own");
+    cr_assert_eq(db_int(&sx.alice, "SELECT length(record) FROM sessions WHERE id = 1"), 1,
+                 "Carol's row is as it was");
+    cr_assert_eq(ops.session_load(ops.arg, sx.bob.self.key, sink_blob, &got), SOTTO_OK);
+    cr_assert_eq(got.len, sizeof(rec_a));
+    cr_assert_arr_eq(got.b, rec_a, sizeof(rec_a));
+    peer_close(&carol);
+    sess_done();
+}
+
+/* Inside a step, the store's writes take no savepoint of their own: the step undoes them all. */
+Test(at_rest, a_failed_step_undoes_every_write_made_in_it)
+{
+    static const uint8_t rec[] = "a session record written in a step that fails";
+    struct e2e_session_store ops;
+    struct blob got;
+
+    session_build(&sx.alice, &sx.bob, false);
+    store_session_store(sx.alice.p, &ops);
+    cr_assert_eq(ops.session_load(ops.arg, sx.bob.self.key, sink_blob, &got), SOTTO_OK);
+    size_t before = got.len;
+    cr_assert_eq(store_tx_begin(sx.alice.p), SOTTO_OK);
+    cr_assert_eq(store_tx_step_begin(sx.alice.p), SOTTO_OK);
+    cr_assert_eq(ops.session_save(ops.arg, sx.bob.self.key, rec, sizeof(rec)), SOTTO_OK);
+    cr_assert_eq(ops.session_load(ops.arg, sx.bob.self.key, sink_blob, &got), SOTTO_OK);
+    cr_assert_eq(got.len, sizeof(rec), "written, inside the step");
+    cr_assert_eq(store_tx_step_end(sx.alice.p, SOTTO_EBADMSG), SOTTO_EBADMSG);
+    cr_assert_eq(ops.session_load(ops.arg, sx.bob.self.key, sink_blob, &got), SOTTO_OK);
+    cr_assert_eq(got.len, before, "the step's failure undid it");
+    /* and the transaction goes on: a write after the step is kept */
+    cr_assert_eq(ops.session_save(ops.arg, sx.bob.self.key, rec, sizeof(rec)), SOTTO_OK);
+    cr_assert_eq(store_tx_commit(sx.alice.p), SOTTO_OK);
+    cr_assert_eq(ops.session_load(ops.arg, sx.bob.self.key, sink_blob, &got), SOTTO_OK);
+    cr_assert_eq(got.len, sizeof(rec));
+    sess_done();
+}
