@@ -54,24 +54,23 @@ static enum sotto_err self_identity(struct store_profile *p, struct store_self *
     return rc;
 }
 
+static enum sotto_err self_address_row(void *arg, sqlite3_stmt *st)
+{
+    struct store_self *out = arg;
+
+    if (out->n_addrs == CARD_ADDRS_MAX)
+        return SOTTO_ECORRUPT;
+    return store_col_text(st, 0, out->addrs[out->n_addrs++], CARD_ADDR_MAX + 1);
+}
+
 static enum sotto_err self_addresses(struct store_profile *p, struct store_self *out)
 {
     sqlite3_stmt *st;
-    enum sotto_err rc;
-    bool row = true;
+    enum sotto_err rc = store_db_prepare(p, "SELECT address FROM self_addresses ORDER BY pos", &st);
 
-    rc = store_db_prepare(p, "SELECT address FROM self_addresses ORDER BY pos", &st);
-    while (rc == SOTTO_OK) {
-        rc = store_db_step(p, st, &row);
-        if (rc != SOTTO_OK || !row)
-            break;
-        if (out->n_addrs == CARD_ADDRS_MAX)
-            rc = SOTTO_ECORRUPT;
-        else
-            rc = store_col_text(st, 0, out->addrs[out->n_addrs++], CARD_ADDR_MAX + 1);
-    }
-    store_db_release(p, st);
-    return rc;
+    if (rc != SOTTO_OK)
+        return rc;
+    return store_db_each(p, st, self_address_row, out);
 }
 
 enum sotto_err store_self_get(struct store_profile *p, struct store_self *out)
@@ -219,7 +218,7 @@ static enum sotto_err contact_row(sqlite3_stmt *st, struct store_contact *c)
     return addrs_parse((const char *)addrs, (size_t)sqlite3_column_bytes(st, 7), c);
 }
 
-/* Reads up to `max` rows of `st` into out[], counting them in *n, and finalizes `st`. */
+/* Reads up to `max` rows of `st` into out[], counting them in *n, and releases `st`. */
 static enum sotto_err contacts_collect(struct store_profile *p, sqlite3_stmt *st,
                                        struct store_contact *out, size_t max, size_t *n)
 {
@@ -261,15 +260,6 @@ static enum sotto_err contacts_where(struct store_profile *p, const char *sql, c
     if (brc != SQLITE_OK)
         return store_db_bind_failed(p, st);
     return contacts_collect(p, st, out, max, n);
-}
-
-static enum sotto_err contact_by_id(struct store_profile *p, int64_t id, struct store_contact *c)
-{
-    size_t n;
-    enum sotto_err rc = contacts_where(p, "SELECT " CONTACT_COLS " FROM contacts WHERE id = ?",
-                                       NULL, id, c, 1, &n);
-
-    return rc == SOTTO_OK && n == 0 ? SOTTO_ENOENT : rc;
 }
 
 /* ---- lookups ---- */
@@ -315,55 +305,41 @@ enum sotto_err store_contact_find(struct store_profile *p, const char *query,
             query, 0, out, STORE_MATCH_MAX, n);
 }
 
+struct contact_walk {
+    struct store_contact c;
+    enum sotto_err (*each)(void *arg, const struct store_contact *c);
+    void *arg;
+};
+
+static enum sotto_err contact_walk_row(void *arg, sqlite3_stmt *st)
+{
+    struct contact_walk *w = arg;
+    enum sotto_err rc = contact_row(st, &w->c);
+
+    return rc == SOTTO_OK ? w->each(w->arg, &w->c) : rc;
+}
+
 enum sotto_err store_contacts_each(struct store_profile *p,
                                    enum sotto_err (*each)(void *arg, const struct store_contact *c),
                                    void *arg)
 {
-    struct store_contact c;
+    struct contact_walk w = {.each = each, .arg = arg};
     sqlite3_stmt *st;
     enum sotto_err rc;
-    bool row = true;
 
     rc = store_db_prepare(p, "SELECT " CONTACT_COLS " FROM contacts" CONTACT_ORDER, &st);
-    while (rc == SOTTO_OK) {
-        rc = store_db_step(p, st, &row);
-        if (rc != SOTTO_OK || !row)
-            break;
-        rc = contact_row(st, &c);
-        if (rc != SOTTO_OK)
-            break;
-        rc = each(arg, &c);
-    }
-    store_db_release(p, st);
-    return rc;
+    if (rc != SOTTO_OK)
+        return rc;
+    return store_db_each(p, st, contact_walk_row, &w);
 }
 
 enum sotto_err store_contact_get(struct store_profile *p, int64_t id, struct store_contact *out)
 {
-    sqlite3_stmt *st;
-    enum sotto_err rc;
-    bool row = false;
+    size_t n;
+    enum sotto_err rc = contacts_where(p, "SELECT " CONTACT_COLS " FROM contacts WHERE id = ?",
+                                       NULL, id, out, 1, &n);
 
-    rc = store_db_prepare(p, "SELECT " CONTACT_COLS " FROM contacts WHERE id = ?", &st);
-    if (rc != SOTTO_OK)
-        return rc;
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
-        return store_db_bind_failed(p, st);
-    rc = store_db_step(p, st, &row);
-    if (rc == SOTTO_OK)
-        rc = row ? contact_row(st, out) : SOTTO_ENOENT;
-    store_db_release(p, st);
-    return rc;
-}
-
-/* Runs a statement on one contact; SOTTO_ENOENT when it changed no row. */
-static enum sotto_err contact_change(struct store_profile *p, sqlite3_stmt *st)
-{
-    enum sotto_err rc = store_db_run(p, st);
-
-    if (rc == SOTTO_OK && sqlite3_changes(p->db) == 0)
-        rc = SOTTO_ENOENT;
-    return rc;
+    return rc == SOTTO_OK && n == 0 ? SOTTO_ENOENT : rc;
 }
 
 enum sotto_err store_contact_remove(struct store_profile *p, int64_t id)
@@ -377,7 +353,7 @@ enum sotto_err store_contact_remove(struct store_profile *p, int64_t id)
         return rc;
     if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    return contact_change(p, st);
+    return store_db_run_one(p, st);
 }
 
 /* The key is part of the WHERE clause, so that a key replaced since the user compared safety
@@ -400,11 +376,11 @@ enum sotto_err store_contact_set_verified(struct store_profile *p, int64_t id,
         sqlite3_bind_int64(st, 3, id) != SQLITE_OK ||
         sqlite3_bind_blob(st, 4, key, E2E_KEY_LEN, SQLITE_STATIC) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    rc = contact_change(p, st);
+    rc = store_db_run_one(p, st);
     if (rc != SOTTO_ENOENT)
         return rc;
     /* no row changed: the contact is gone, or it has another key now */
-    rc = contact_by_id(p, id, &c);
+    rc = store_contact_get(p, id, &c);
     return rc == SOTTO_OK ? SOTTO_EKEYCHANGED : rc;
 }
 
@@ -693,7 +669,7 @@ enum sotto_err store_contact_import_card(struct store_profile *p, const struct i
         goto out;
     rc = import_run(&im);
     if (rc == SOTTO_OK && result != NULL)
-        rc = contact_by_id(p, im.id, result);
+        rc = store_contact_get(p, im.id, result);
     rc = store_op_end(p, own, rc);
 out:
     sotto_free(p->env, im.addrs);

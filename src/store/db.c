@@ -146,6 +146,31 @@ enum sotto_err store_db_run(struct store_profile *p, sqlite3_stmt *st)
     return rc;
 }
 
+enum sotto_err store_db_run_one(struct store_profile *p, sqlite3_stmt *st)
+{
+    enum sotto_err rc = store_db_run(p, st);
+
+    if (rc == SOTTO_OK && sqlite3_changes(p->db) == 0)
+        rc = SOTTO_ENOENT;
+    return rc;
+}
+
+enum sotto_err store_db_each(struct store_profile *p, sqlite3_stmt *st,
+                             enum sotto_err (*row)(void *arg, sqlite3_stmt *st), void *arg)
+{
+    enum sotto_err rc = SOTTO_OK;
+    bool more = true;
+
+    while (rc == SOTTO_OK) {
+        rc = store_db_step(p, st, &more);
+        if (rc != SOTTO_OK || !more)
+            break;
+        rc = row(arg, st);
+    }
+    store_db_release(p, st);
+    return rc;
+}
+
 enum sotto_err store_db_begin(struct store_profile *p)
 {
     return store_db_exec1(p, "BEGIN IMMEDIATE");

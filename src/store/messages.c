@@ -22,14 +22,11 @@ static enum sotto_err run_mapped(struct store_profile *p, sqlite3_stmt *st)
     return rc;
 }
 
-/* Runs a statement that changes at most one row: SOTTO_ENOENT when it changed none. */
-static enum sotto_err run_one(struct store_profile *p, sqlite3_stmt *st)
+/* A limit or a time as SQLite's signed integer: past INT64_MAX, which no row reaches, it is
+ * INT64_MAX. */
+static sqlite3_int64 sql_u64(uint64_t v)
 {
-    enum sotto_err rc = store_db_run(p, st);
-
-    if (rc == SOTTO_OK && sqlite3_changes(p->db) == 0)
-        rc = SOTTO_ENOENT;
-    return rc;
+    return v > INT64_MAX ? INT64_MAX : (sqlite3_int64)v;
 }
 
 static enum sotto_err msg_check(const struct store_profile *p, const struct store_msg_new *m)
@@ -216,6 +213,26 @@ enum sotto_err store_message_send(struct store_profile *p, const uint8_t peer[st
     return rc;
 }
 
+/* Sets the state of the message that outbox entry `outbox_id` carries: SOTTO_ENOENT when there
+ * is none. */
+static enum sotto_err entry_message_state(struct store_profile *p, int64_t outbox_id,
+                                          enum store_msg_state state)
+{
+    sqlite3_stmt *st;
+    enum sotto_err rc;
+
+    rc = store_db_prepare(p,
+                          "UPDATE messages SET state = ?2 WHERE id = "
+                          "(SELECT message_id FROM outbox WHERE id = ?1)",
+                          &st);
+    if (rc != SOTTO_OK)
+        return rc;
+    if (sqlite3_bind_int64(st, 1, outbox_id) != SQLITE_OK ||
+        sqlite3_bind_int(st, 2, (int)state) != SQLITE_OK)
+        return store_db_bind_failed(p, st);
+    return store_db_run_one(p, st);
+}
+
 static enum sotto_err encrypted_run(struct store_profile *p, int64_t outbox_id,
                                     const uint8_t peer[static E2E_KEY_LEN], enum e2e_kind kind,
                                     const uint8_t *cipher, size_t len)
@@ -236,18 +253,10 @@ static enum sotto_err encrypted_run(struct store_profile *p, int64_t outbox_id,
         sqlite3_bind_int64(st, 4, (sqlite3_int64)sotto_now_ms(p->env)) != SQLITE_OK ||
         sqlite3_bind_int64(st, 5, outbox_id) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    rc = run_one(p, st);
+    rc = store_db_run_one(p, st);
     if (rc != SOTTO_OK)
         return rc;
-    rc = store_db_prepare(p,
-                          "UPDATE messages SET state = 2 WHERE id = "
-                          "(SELECT message_id FROM outbox WHERE id = ?1)",
-                          &st);
-    if (rc != SOTTO_OK)
-        return rc;
-    if (sqlite3_bind_int64(st, 1, outbox_id) != SQLITE_OK)
-        return store_db_bind_failed(p, st);
-    return run_one(p, st);
+    return entry_message_state(p, outbox_id, STORE_MSG_ENCRYPTED);
 }
 
 enum sotto_err store_outbox_encrypted(struct store_profile *p, int64_t outbox_id,
@@ -287,15 +296,7 @@ static enum sotto_err rewait_run(struct store_profile *p, int64_t outbox_id,
         rc = SOTTO_ENOENT;
     if (rc != SOTTO_OK)
         return rc;
-    rc = store_db_prepare(p,
-                          "UPDATE messages SET state = 1 WHERE id = "
-                          "(SELECT message_id FROM outbox WHERE id = ?1)",
-                          &st);
-    if (rc != SOTTO_OK)
-        return rc;
-    if (sqlite3_bind_int64(st, 1, outbox_id) != SQLITE_OK)
-        return store_db_bind_failed(p, st);
-    return run_one(p, st);
+    return entry_message_state(p, outbox_id, STORE_MSG_WAITING);
 }
 
 enum sotto_err store_outbox_rewait(struct store_profile *p, int64_t outbox_id,
@@ -353,7 +354,7 @@ enum sotto_err store_outbox_attempted(struct store_profile *p, int64_t outbox_id
     if (sqlite3_bind_int64(st, 1, (sqlite3_int64)next_ms) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, outbox_id) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    return run_one(p, st);
+    return store_db_run_one(p, st);
 }
 
 /* ---- the outbox, read ---- */
@@ -363,6 +364,7 @@ enum sotto_err store_outbox_attempted(struct store_profile *p, int64_t outbox_id
     "o.attempts, o.next_ms"
 
 struct outbox_walk {
+    struct store_profile *p;
     struct store_outbox_entry e;
     enum sotto_err (*each)(void *arg, const struct store_outbox_entry *e);
     void *arg;
@@ -398,8 +400,9 @@ static enum sotto_err outbox_numbers(sqlite3_stmt *st, struct store_outbox_entry
 }
 
 /* Reads the current row into w->e and hands it on, opening the body of a waiting entry. */
-static enum sotto_err outbox_row(struct store_profile *p, sqlite3_stmt *st, struct outbox_walk *w)
+static enum sotto_err outbox_row(void *arg, sqlite3_stmt *st)
 {
+    struct outbox_walk *w = arg;
     struct store_outbox_entry *e = &w->e;
     enum sotto_err rc;
 
@@ -413,7 +416,7 @@ static enum sotto_err outbox_row(struct store_profile *p, sqlite3_stmt *st, stru
         return rc;
     e->encrypted = sqlite3_column_type(st, 5) == SQLITE_BLOB;
     if (!e->encrypted)
-        return store_sealed_col(p, MSG_TABLE, e->message_id, st, 8, outbox_body_sink, w);
+        return store_sealed_col(w->p, MSG_TABLE, e->message_id, st, 8, outbox_body_sink, w);
     e->kind = sqlite3_column_int(st, 4) == E2E_KIND_PREKEY ? E2E_KIND_PREKEY : E2E_KIND_SIGNAL;
     e->cipher = sqlite3_column_blob(st, 5);
     e->cipher_len = (size_t)sqlite3_column_bytes(st, 5);
@@ -442,10 +445,9 @@ store_outbox_walk(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN
                   enum store_outbox_filter which, uint64_t due_ms, size_t max,
                   enum sotto_err (*each)(void *arg, const struct store_outbox_entry *e), void *arg)
 {
-    struct outbox_walk w = {.each = each, .arg = arg};
+    struct outbox_walk w = {.p = p, .each = each, .arg = arg};
     sqlite3_stmt *st;
     enum sotto_err rc;
-    bool row = true;
 
     if (each == NULL || (unsigned)which > STORE_OUTBOX_SENDABLE)
         return SOTTO_EINVAL;
@@ -453,19 +455,10 @@ store_outbox_walk(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN
     if (rc != SOTTO_OK)
         return rc;
     if (sqlite3_bind_blob(st, 1, peer, E2E_KEY_LEN, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max) != SQLITE_OK ||
-        (which == STORE_OUTBOX_SENDABLE &&
-         sqlite3_bind_int64(st, 3, due_ms > INT64_MAX ? INT64_MAX : (sqlite3_int64)due_ms) !=
-                 SQLITE_OK))
+        sqlite3_bind_int64(st, 2, sql_u64(max)) != SQLITE_OK ||
+        (which == STORE_OUTBOX_SENDABLE && sqlite3_bind_int64(st, 3, sql_u64(due_ms)) != SQLITE_OK))
         return store_db_bind_failed(p, st);
-    while (rc == SOTTO_OK) {
-        rc = store_db_step(p, st, &row);
-        if (rc != SOTTO_OK || !row)
-            break;
-        rc = outbox_row(p, st, &w);
-    }
-    store_db_release(p, st);
-    return rc;
+    return store_db_each(p, st, outbox_row, &w);
 }
 
 enum sotto_err
@@ -475,15 +468,27 @@ store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN
     return store_outbox_walk(p, peer, STORE_OUTBOX_ALL, 0, max, each, arg);
 }
 
+struct key_walk {
+    enum sotto_err (*each)(void *arg, const uint8_t key[E2E_KEY_LEN]);
+    void *arg;
+};
+
+static enum sotto_err recent_peer_row(void *arg, sqlite3_stmt *st)
+{
+    struct key_walk *w = arg;
+    uint8_t key[E2E_KEY_LEN];
+    enum sotto_err rc = store_col_blob(st, 0, key, E2E_KEY_LEN);
+
+    return rc == SOTTO_OK ? w->each(w->arg, key) : rc;
+}
+
 enum sotto_err store_recent_peers(struct store_profile *p, uint64_t since_ms, size_t max,
-                                  enum sotto_err (*each)(void *arg,
-                                                         const uint8_t key[E2E_KEY_LEN]),
+                                  enum sotto_err (*each)(void *arg, const uint8_t key[E2E_KEY_LEN]),
                                   void *arg)
 {
-    uint8_t key[E2E_KEY_LEN];
+    struct key_walk w = {.each = each, .arg = arg};
     sqlite3_stmt *st;
     enum sotto_err rc;
-    bool row = true;
 
     if (each == NULL || since_ms > INT64_MAX)
         return SOTTO_EINVAL;
@@ -495,18 +500,36 @@ enum sotto_err store_recent_peers(struct store_profile *p, uint64_t since_ms, si
     if (rc != SOTTO_OK)
         return rc;
     if (sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max) != SQLITE_OK)
+        sqlite3_bind_int64(st, 2, sql_u64(max)) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    while (rc == SOTTO_OK) {
-        rc = store_db_step(p, st, &row);
-        if (rc != SOTTO_OK || !row)
-            break;
-        rc = store_col_blob(st, 0, key, E2E_KEY_LEN);
-        if (rc == SOTTO_OK)
-            rc = each(arg, key);
-    }
-    store_db_release(p, st);
-    return rc;
+    return store_db_each(p, st, recent_peer_row, &w);
+}
+
+struct summary_walk {
+    enum sotto_err (*each)(void *arg, const struct store_outbox_summary *s);
+    void *arg;
+};
+
+static enum sotto_err summary_row(void *arg, sqlite3_stmt *st)
+{
+    struct summary_walk *w = arg;
+    struct store_outbox_summary sum;
+    enum sotto_err rc;
+
+    memset(&sum, 0, sizeof(sum));
+    rc = store_col_blob(st, 0, sum.peer, E2E_KEY_LEN);
+    if (rc == SOTTO_OK &&
+        (sqlite3_column_int64(st, 1) < 0 || sqlite3_column_int64(st, 2) < 0 ||
+         sqlite3_column_int64(st, 3) < 0 || sqlite3_column_int64(st, 3) > UINT32_MAX ||
+         sqlite3_column_int64(st, 4) < 0))
+        rc = SOTTO_ECORRUPT;
+    if (rc != SOTTO_OK)
+        return rc;
+    sum.waiting = (size_t)sqlite3_column_int64(st, 1);
+    sum.sent = (size_t)sqlite3_column_int64(st, 2);
+    sum.attempts = (uint32_t)sqlite3_column_int64(st, 3);
+    sum.next_ms = (uint64_t)sqlite3_column_int64(st, 4);
+    return w->each(w->arg, &sum);
 }
 
 enum sotto_err store_outbox_summaries(struct store_profile *p,
@@ -514,10 +537,9 @@ enum sotto_err store_outbox_summaries(struct store_profile *p,
                                                              const struct store_outbox_summary *s),
                                       void *arg)
 {
-    struct store_outbox_summary sum;
+    struct summary_walk w = {.each = each, .arg = arg};
     sqlite3_stmt *st;
     enum sotto_err rc;
-    bool row = true;
 
     if (each == NULL)
         return SOTTO_EINVAL;
@@ -525,38 +547,27 @@ enum sotto_err store_outbox_summaries(struct store_profile *p,
                           "SELECT peer_key, sum(seq IS NULL), sum(seq IS NOT NULL), max(attempts), "
                           "min(next_ms) FROM outbox GROUP BY peer_key ORDER BY peer_key",
                           &st);
-    while (rc == SOTTO_OK) {
-        rc = store_db_step(p, st, &row);
-        if (rc != SOTTO_OK || !row)
-            break;
-        memset(&sum, 0, sizeof(sum));
-        rc = store_col_blob(st, 0, sum.peer, E2E_KEY_LEN);
-        if (rc == SOTTO_OK &&
-            (sqlite3_column_int64(st, 1) < 0 || sqlite3_column_int64(st, 2) < 0 ||
-             sqlite3_column_int64(st, 3) < 0 || sqlite3_column_int64(st, 3) > UINT32_MAX ||
-             sqlite3_column_int64(st, 4) < 0))
-            rc = SOTTO_ECORRUPT;
-        if (rc != SOTTO_OK)
-            break;
-        sum.waiting = (size_t)sqlite3_column_int64(st, 1);
-        sum.sent = (size_t)sqlite3_column_int64(st, 2);
-        sum.attempts = (uint32_t)sqlite3_column_int64(st, 3);
-        sum.next_ms = (uint64_t)sqlite3_column_int64(st, 4);
-        rc = each(arg, &sum);
-    }
-    store_db_release(p, st);
-    return rc;
+    if (rc != SOTTO_OK)
+        return rc;
+    return store_db_each(p, st, summary_row, &w);
 }
 
-static enum sotto_err peer_due_row(sqlite3_stmt *st, uint8_t peer[static E2E_KEY_LEN],
-                                   uint64_t *next_ms)
+struct due_walk {
+    enum sotto_err (*each)(void *arg, const uint8_t peer[E2E_KEY_LEN], uint64_t next_ms);
+    void *arg;
+};
+
+static enum sotto_err peer_due_row(void *arg, sqlite3_stmt *st)
 {
+    struct due_walk *w = arg;
+    uint8_t peer[E2E_KEY_LEN];
     int64_t next = sqlite3_column_int64(st, 1);
+    enum sotto_err rc;
 
     if (next < 0)
         return SOTTO_ECORRUPT;
-    *next_ms = (uint64_t)next;
-    return store_col_blob(st, 0, peer, E2E_KEY_LEN);
+    rc = store_col_blob(st, 0, peer, E2E_KEY_LEN);
+    return rc == SOTTO_OK ? w->each(w->arg, peer, (uint64_t)next) : rc;
 }
 
 enum sotto_err store_outbox_peers_due(struct store_profile *p, uint64_t due_ms,
@@ -565,11 +576,9 @@ enum sotto_err store_outbox_peers_due(struct store_profile *p, uint64_t due_ms,
                                                              uint64_t next_ms),
                                       void *arg)
 {
-    uint8_t peer[E2E_KEY_LEN];
-    uint64_t next_ms = 0;
+    struct due_walk w = {.each = each, .arg = arg};
     sqlite3_stmt *st;
     enum sotto_err rc;
-    bool row = true;
 
     if (each == NULL)
         return SOTTO_EINVAL;
@@ -579,19 +588,9 @@ enum sotto_err store_outbox_peers_due(struct store_profile *p, uint64_t due_ms,
                           &st);
     if (rc != SOTTO_OK)
         return rc;
-    if (sqlite3_bind_int64(st, 1, due_ms > INT64_MAX ? INT64_MAX : (sqlite3_int64)due_ms) !=
-        SQLITE_OK)
+    if (sqlite3_bind_int64(st, 1, sql_u64(due_ms)) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    while (rc == SOTTO_OK) {
-        rc = store_db_step(p, st, &row);
-        if (rc != SOTTO_OK || !row)
-            break;
-        rc = peer_due_row(st, peer, &next_ms);
-        if (rc == SOTTO_OK)
-            rc = each(arg, peer, next_ms);
-    }
-    store_db_release(p, st);
-    return rc;
+    return store_db_each(p, st, peer_due_row, &w);
 }
 
 /* ---- delivery, failure, read ---- */
@@ -678,7 +677,7 @@ static enum sotto_err failed_run(struct store_profile *p, int64_t row, enum sott
     if (sqlite3_bind_text(st, 1, sotto_errname(reason), -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, row) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    rc = run_one(p, st);
+    rc = store_db_run_one(p, st);
     if (rc != SOTTO_OK)
         return rc;
     rc = store_db_prepare(p, "DELETE FROM outbox WHERE message_id = ?1", &st);
@@ -711,7 +710,7 @@ enum sotto_err store_message_set_read(struct store_profile *p, int64_t row)
         return rc;
     if (sqlite3_bind_int64(st, 1, row) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    return run_one(p, st);
+    return store_db_run_one(p, st);
 }
 
 enum sotto_err store_messages_mark_read(struct store_profile *p, int64_t contact_id, size_t max,
@@ -733,7 +732,7 @@ enum sotto_err store_messages_mark_read(struct store_profile *p, int64_t contact
     if (rc != SOTTO_OK)
         return rc;
     if (sqlite3_bind_int64(st, 1, contact_id) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max) != SQLITE_OK)
+        sqlite3_bind_int64(st, 2, sql_u64(max)) != SQLITE_OK)
         return store_db_bind_failed(p, st);
     rc = store_db_prepare(p, "UPDATE messages SET read = 1 WHERE id = ?1", &mark);
     /* rows are read first, then marked: the walk does not write while it runs */
@@ -789,6 +788,7 @@ enum sotto_err store_messages_read_by_peer(struct store_profile *p, int64_t cont
 /* ---- history ---- */
 
 struct history_walk {
+    struct store_profile *p;
     struct store_message m;
     enum sotto_err (*each)(void *arg, const struct store_message *m);
     void *arg;
@@ -841,14 +841,24 @@ static enum sotto_err history_fields(sqlite3_stmt *st, struct store_message *m)
     return store_col_blob(st, 3, m->msg_id, STORE_MSG_ID_LEN);
 }
 
+/* Reads the current row into w->m and hands it on with its body opened. */
+static enum sotto_err history_row(void *arg, sqlite3_stmt *st)
+{
+    struct history_walk *w = arg;
+    enum sotto_err rc = history_fields(st, &w->m);
+
+    if (rc != SOTTO_OK)
+        return rc;
+    return store_sealed_col(w->p, MSG_TABLE, w->m.id, st, 10, history_body_sink, w);
+}
+
 enum sotto_err store_history_each(struct store_profile *p, int64_t contact_id, size_t max,
                                   enum sotto_err (*each)(void *arg, const struct store_message *m),
                                   void *arg)
 {
-    struct history_walk w = {.each = each, .arg = arg};
+    struct history_walk w = {.p = p, .each = each, .arg = arg};
     sqlite3_stmt *st;
     enum sotto_err rc;
-    bool row = true;
 
     if (each == NULL)
         return SOTTO_EINVAL;
@@ -862,16 +872,7 @@ enum sotto_err store_history_each(struct store_profile *p, int64_t contact_id, s
     if (rc != SOTTO_OK)
         return rc;
     if (sqlite3_bind_int64(st, 1, contact_id) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max) != SQLITE_OK)
+        sqlite3_bind_int64(st, 2, sql_u64(max)) != SQLITE_OK)
         return store_db_bind_failed(p, st);
-    while (rc == SOTTO_OK) {
-        rc = store_db_step(p, st, &row);
-        if (rc != SOTTO_OK || !row)
-            break;
-        rc = history_fields(st, &w.m);
-        if (rc == SOTTO_OK)
-            rc = store_sealed_col(p, MSG_TABLE, w.m.id, st, 10, history_body_sink, &w);
-    }
-    store_db_release(p, st);
-    return rc;
+    return store_db_each(p, st, history_row, &w);
 }

@@ -71,6 +71,13 @@ enum sotto_err store_db_bind_failed(struct store_profile *p, sqlite3_stmt *st);
 enum sotto_err store_db_run(struct store_profile *p, sqlite3_stmt *st);
 /* Steps once: SOTTO_OK with *row set to whether a row came. */
 enum sotto_err store_db_step(struct store_profile *p, sqlite3_stmt *st, bool *row);
+/* store_db_run() for a statement that changes at most one row: SOTTO_ENOENT when it changed
+ * none. */
+enum sotto_err store_db_run_one(struct store_profile *p, sqlite3_stmt *st);
+/* Steps `st`, prepared and bound, through its rows and calls row(arg, st) on each; stops at and
+ * returns the first error, its own or row's. Releases `st` (also on failure). */
+enum sotto_err store_db_each(struct store_profile *p, sqlite3_stmt *st,
+                             enum sotto_err (*row)(void *arg, sqlite3_stmt *st), void *arg);
 enum sotto_err store_db_begin(struct store_profile *p);
 enum sotto_err store_db_commit(struct store_profile *p);
 /* Rolls back if a transaction is open; keeps the caller's error. */
