@@ -93,6 +93,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_parse_json_only(int argc, char **argv, const char *usage, bool *json);
 /* True when argv[1] is -h or --help (after the subcommand name). */
 bool cli_wants_help(int argc, char **argv);
+/* Parses `arg`, an option's value, as a decimal number from `min` to `max` into *out: false,
+ * with *out untouched, when it is not one. */
+bool cli_parse_long(const char *arg, long min, long max, long *out);
 
 /* Reads a passphrase into secret memory (free with secret_free): from SOTTO_PASSPHRASE, else
  * from the terminal without echo (twice when `confirm`). SOTTO_ENOPASS when neither works,

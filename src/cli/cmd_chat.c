@@ -505,8 +505,8 @@ static const char help_text[] = "-- type a line and Enter to send it; ✓ stored
 
 static void command(struct chat *ch, const char *line)
 {
-    char *end, name[48];
-    long n;
+    char name[48];
+    long n = HISTORY_CMD;
 
     if (strcmp(line, "/quit") == 0 || strcmp(line, "/q") == 0 || strcmp(line, "/exit") == 0) {
         ch->done = true;
@@ -517,8 +517,7 @@ static void command(struct chat *ch, const char *line)
             out_fmt(ch, ST_DIM, "%.*s", (int)(nl - p), p);
         }
     } else if (strncmp(line, "/history", 8) == 0 && (line[8] == '\0' || line[8] == ' ')) {
-        n = line[8] == '\0' ? HISTORY_CMD : strtol(line + 9, &end, 10);
-        if (line[8] != '\0' && (*end != '\0' || n < 1 || n > 1000))
+        if (line[8] != '\0' && !cli_parse_long(line + 9, 1, 1000, &n))
             out_line(ch, ST_WARN, "✗ /history takes a number of messages, 1..1000");
         else
             show_history(ch, n, false);
@@ -719,13 +718,11 @@ static int resolve_connect(struct chat *ch, const char *arg)
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
     char ip[INET6_ADDRSTRLEN];
     size_t hl;
-    char *end;
     long port;
 
     if (colon == NULL || colon == arg || (hl = (size_t)(colon - arg)) >= sizeof(host))
         return cli_usage_error("chat", "--connect takes HOST:PORT");
-    port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || port < 1 || port > 65535)
+    if (!cli_parse_long(colon + 1, 1, 65535, &port))
         return cli_usage_error("chat", "--connect: the port is 1..65535");
     memcpy(host, arg, hl);
     host[hl] = '\0';

@@ -3,7 +3,6 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,8 +65,7 @@ int cmd_daemon(struct cli *cli, int argc, char **argv)
     struct node *n = NULL;
     struct sigaction sa;
     int c, code, lock = -1;
-    char *end;
-    long port;
+    long num;
     bool generated;
     enum sotto_err rc;
 
@@ -78,10 +76,9 @@ int cmd_daemon(struct cli *cli, int argc, char **argv)
             np.listen = optarg;
             break;
         case 'a':
-            port = strtol(optarg, &end, 10);
-            if (*end != '\0' || port < 0 || port > 65535)
+            if (!cli_parse_long(optarg, 0, 65535, &num))
                 return cli_usage_error("daemon", "--api-port takes 0..65535");
-            np.api_port = (unsigned)port;
+            np.api_port = (unsigned)num;
             break;
         case 'c':
             user_cert = optarg;
@@ -95,10 +92,9 @@ int cmd_daemon(struct cli *cli, int argc, char **argv)
             np.sync_normal = strcmp(optarg, "normal") == 0;
             break;
         case 'r':
-            port = strtol(optarg, &end, 10);
-            if (*end != '\0' || port < 5 || port > 86400)
+            if (!cli_parse_long(optarg, 5, 86400, &num))
                 return cli_usage_error("daemon", "--retry-max takes 5..86400 seconds");
-            np.retry_max_s = (unsigned)port;
+            np.retry_max_s = (unsigned)num;
             break;
         case 'h':
             fputs(daemon_usage, stdout);
@@ -267,7 +263,6 @@ int cmd_send(struct cli *cli, int argc, char **argv)
     json_t *result = NULL, *error = NULL;
     struct wait_ctx w = {0};
     double until;
-    char *end;
     int c, code;
     enum sotto_err rc;
 
@@ -278,8 +273,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
             wait = true;
             break;
         case 't':
-            timeout_s = strtol(optarg, &end, 10);
-            if (*end != '\0' || timeout_s < 1 || timeout_s > 86400)
+            if (!cli_parse_long(optarg, 1, 86400, &timeout_s))
                 return cli_usage_error("send", "--timeout takes 1..86400 seconds");
             break;
         case 'j':
@@ -367,15 +361,14 @@ int cmd_history(struct cli *cli, int argc, char **argv)
     long limit = 50;
     json_t *result = NULL, *m;
     size_t i;
-    char *end, esc[4 * 65536 + 1];
+    char esc[4 * 65536 + 1];
     int c, code;
 
     optind = 0; /* a full restart of getopt, which permutes arguments here */
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            limit = strtol(optarg, &end, 10);
-            if (*end != '\0' || limit < 1 || limit > 1000)
+            if (!cli_parse_long(optarg, 1, 1000, &limit))
                 return cli_usage_error("history", "--limit takes 1..1000");
             break;
         case 'j':

@@ -2,6 +2,7 @@
  * resolution, and error messages that say what to do next. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -104,6 +105,17 @@ bool cli_wants_help(int argc, char **argv)
             return true;
     }
     return false;
+}
+
+bool cli_parse_long(const char *arg, long min, long max, long *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+
+    if (*end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
 }
 
 int cli_print_json(json_t *o)
