@@ -59,8 +59,10 @@ class Daemon:
 
         def limit():
             # the measured daemon gets room for N links (as directory.sh gives the directory);
-            # the probe gets the common default soft limit
+            # the probe gets 1,024, the common default, as a limit it cannot raise
             hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            if nofile is not None:  # a limit the daemon cannot raise
+                hard = nofile
             soft = nofile if nofile is not None else min(hard, 65536)
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
@@ -130,7 +132,7 @@ def main():
             probe = Daemon(root, "probe", nofile=1024)
             daemons.append(probe)
             p = probe.links(N + 100)
-            print(f"probe:  a daemon with a soft limit of 1024 open files, {N + 100} links: "
+            print(f"probe:  a daemon limited to 1024 open files (soft and hard), {N + 100} links: "
                   f"{p['links_proven']:.0f} proven, {p['links_failed']:.0f} refused "
                   f"(last: {p.get('last_refusal', '?')}); its CPU with them idle "
                   f"{p['cpu_idle']:.1f}%; 'accept: errno 24' logged "
