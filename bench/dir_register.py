@@ -5,11 +5,12 @@ ceiling) and the cost of one fsync on this disk (a registration is durable befor
 Requests are signed in advance (tests/support/dir-sign), so the timed part is the server.
 usage: bench/dir_register.py SOTTO_DIRECTORY DIR_SIGN PG_CLUSTER_SH [N]"""
 import os
-import statistics
 import sys
 import tempfile
 import threading
 import time
+
+from benchlib import fsync_ms
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from dirclient import Client, Postgres, Server, Signer, Sqlite, unique  # noqa: E402
@@ -17,17 +18,6 @@ from dirclient import Client, Postgres, Server, Signer, Sqlite, unique  # noqa: 
 N = int(sys.argv[4]) if len(sys.argv) > 4 else 300
 THREADS = 8
 PREKEYS = 100  # what `sotto register` uploads
-
-
-def fsync_ms(path):
-    times = []
-    with open(path, "wb") as f:
-        for _ in range(20):
-            f.write(b"x" * 4096)
-            t = time.perf_counter()
-            os.fsync(f.fileno())
-            times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
 
 
 def in_threads(client, jobs, send):

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,43 +32,13 @@ import tempfile
 import threading
 import time
 
+from benchlib import figures, free_port, fsync_ms, sotto
+
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build-bench"
 K = int(sys.argv[2]) if len(sys.argv) > 2 else 15
 SOTTO = os.path.join(BUILD, "src/cli/sotto")
 DIRSRV = os.path.join(BUILD, "src/directory/sotto-directory")
 REQUEST = re.compile(r"(GET|POST|PUT|DELETE) (\S+) from \S+: (\d+) in (\d+) us")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def sotto(home, *args):
-    return subprocess.run([SOTTO, *args], env=dict(os.environ, SOTTO_HOME=home), check=True,
-                          capture_output=True, text=True)
-
-
-def figures(text):
-    out = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3:
-            out[parts[0]] = float(parts[1])
-    return out
-
-
-def fsync_ms(root):
-    path = os.path.join(root, "fsync-probe")
-    times = []
-    with open(path, "wb") as f:
-        for _ in range(20):
-            f.write(b"x" * 4096)
-            t = time.perf_counter()
-            os.fsync(f.fileno())
-            times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
 
 
 class Directory:
@@ -119,11 +88,11 @@ class Node:
         self.port = free_port()
         self.log = os.path.join(root, name + ".log")
         self.sync = sync
-        sotto(self.home, "init", "--name", name.capitalize(), "--no-passphrase", "--address",
-              f"127.0.0.1:{self.port}")
-        sotto(self.home, "register", name, "--directory", directory.url, "--fingerprint",
+        sotto(SOTTO, self.home, "init", "--name", name.capitalize(), "--no-passphrase",
+              "--address", f"127.0.0.1:{self.port}")
+        sotto(SOTTO, self.home, "register", name, "--directory", directory.url, "--fingerprint",
               directory.pin)
-        self.number = json.loads(sotto(self.home, "whoami", "--json").stdout)["number"]
+        self.number = json.loads(sotto(SOTTO, self.home, "whoami", "--json").stdout)["number"]
         self.proc = None
 
     def start(self):
@@ -167,7 +136,7 @@ def run_mode(sync):
             bob.start()
             time.sleep(0.3)  # its start-up work (publishing its address) is done
             t = time.monotonic()
-            sotto(alice.home, "lookup", bob.name)
+            sotto(SOTTO, alice.home, "lookup", bob.name)
             lookup_ms = (time.monotonic() - t) * 1e3
             out = subprocess.run(
                 [os.path.join(BUILD, "bench/first-contact-bench"), alice.home, bob.name,
@@ -193,7 +162,7 @@ def run_mode(sync):
             [os.path.join(BUILD, "bench/first-contact-bench"), "--bundle", str(directory.port),
              directory.pin, str(probe.number), str(max(K, 20))],
             check=True, capture_output=True, text=True).stdout))
-        report(sync, rows, base, fsync_ms(root))
+        report(sync, rows, base, fsync_ms(os.path.join(root, "fsync-probe")))
     finally:
         for n in [alice] + bobs:
             if n is not None:

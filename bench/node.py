@@ -13,11 +13,12 @@ Usage: node.py BUILD_DIR [N] [M]"""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import figures, free_port, fsync_ms, sotto
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build-bench"
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -25,31 +26,9 @@ M = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
 SOTTO = os.path.join(BUILD, "src/cli/sotto")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run(home, *args):
-    subprocess.run([SOTTO, *args], env=dict(os.environ, SOTTO_HOME=home), check=True,
-                   capture_output=True)
-
-
-def figures(text):
-    out = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3:
-            out[parts[0]] = float(parts[1])
-    return out
-
-
 def times_of(home):
     """The node's cumulative time counters (sotto status --json: "times")."""
-    out = subprocess.run([SOTTO, "status", "--json"], env=dict(os.environ, SOTTO_HOME=home),
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["times"]
+    return json.loads(sotto(SOTTO, home, "status", "--json").stdout)["times"]
 
 
 def where(before, after, label):
@@ -80,19 +59,6 @@ def rss_kib(pid):
     return 0
 
 
-def fsync_ms(root):
-    path = os.path.join(root, "fsync-probe")
-    times = []
-    with open(path, "wb") as f:
-        for _ in range(20):
-            f.write(b"x" * 4096)
-            t = time.perf_counter()
-            os.fsync(f.fileno())
-            times.append((time.perf_counter() - t) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
-
-
 def main():
     for sync in ("full", "normal"):
         run_mode(sync)
@@ -105,11 +71,11 @@ def run_mode(sync):
     daemons = []
     try:
         for n, h in homes.items():
-            run(h, "init", "--name", n.capitalize(), "--no-passphrase", "--address",
-                f"127.0.0.1:{ports[n]}")
-            run(h, "card", "export", "--out", os.path.join(root, n + ".card"))
-        run(homes["alice"], "card", "import", os.path.join(root, "bob.card"))
-        run(homes["bob"], "card", "import", os.path.join(root, "alice.card"))
+            sotto(SOTTO, h, "init", "--name", n.capitalize(), "--no-passphrase", "--address",
+                  f"127.0.0.1:{ports[n]}")
+            sotto(SOTTO, h, "card", "export", "--out", os.path.join(root, n + ".card"))
+        sotto(SOTTO, homes["alice"], "card", "import", os.path.join(root, "bob.card"))
+        sotto(SOTTO, homes["bob"], "card", "import", os.path.join(root, "alice.card"))
         for n, h in homes.items():
             log = open(os.path.join(root, n + ".log"), "wb")
             daemons.append(subprocess.Popen(
@@ -135,7 +101,7 @@ def run_mode(sync):
              str(M)], check=True, capture_output=True, text=True).stdout)
         busy = rss_kib(daemons[0].pid)
         t_after = {n: times_of(h) for n, h in homes.items()}
-        fs = fsync_ms(root)
+        fs = fsync_ms(os.path.join(root, "fsync-probe"))
         print(f"== node (issue 5): 100-byte messages, two daemons on loopback, --sync={sync}"
               + (" (the default: survives a power cut)" if sync == "full" else
                  " (survives a crash of the process; the mode of the latency goal)"))
