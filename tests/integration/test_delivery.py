@@ -48,7 +48,7 @@ import tempfile
 import time
 import unittest
 
-from test_node import Person, wait_for, read, free_port
+from test_node import Person, wait_for, read, free_port, stop_all
 from delivery_tools import (DELIVERY_DEADLINE, HISTORY_WINDOW, Stream, TamperProxy, db_rows,
                             frames, history, probe_end, restart, send_json, summary)
 
@@ -74,13 +74,10 @@ class DeliveryCase(unittest.TestCase):
         self.rng = random.Random(f"{SEED}-{self.id()}")
 
     def tearDown(self):
-        codes = {p.name: p.stop() for p in self.people}
-        dirty = [p.name for p in self.people if not p.sanitizer_clean()]
-        logs = "".join(f"--- {p.name}\n{read(p.log)[-3000:]}" for p in self.people)
+        trouble = stop_all(self.people)
         subprocess.run(["rm", "-rf", self.root])
-        self.assertFalse(dirty, f"sanitizer reports: {logs}")
-        self.assertFalse({k: v for k, v in codes.items() if v not in (0, None)},
-                         f"daemons did not stop cleanly: {codes}\n{logs}")
+        if trouble:
+            self.fail(trouble)
 
     def person(self, name, port=None):
         p = Person(self.root, name)

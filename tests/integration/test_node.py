@@ -25,6 +25,8 @@ def free_port():
 
 
 class Person:
+    log_level = None  # the daemon's --log-level; None: its default
+
     def __init__(self, root, name):
         self.name, self.home = name, os.path.join(root, name.lower())
         self.port = free_port()
@@ -48,20 +50,24 @@ class Person:
         self.run("card", "export", "--out", path)
         return path
 
-    def start(self):
+    def start(self, listen=None):
+        """Runs `sotto daemon` on the profile, listening at `listen` (default: 127.0.0.1 and
+        this person's port), and waits until it serves its local API."""
         env = dict(os.environ, SOTTO_HOME=self.home)
+        level = ["--log-level", self.log_level] if self.log_level else []
         with open(self.log, "ab") as log:
             self.daemon = subprocess.Popen(
-                [SOTTO, "daemon", "--listen", f"127.0.0.1:{self.port}", "--api-port", "0"],
+                [SOTTO, *level, "daemon", "--listen", listen or f"127.0.0.1:{self.port}",
+                 "--api-port", "0"],
                 env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
-        deadline = time.monotonic() + DEADLINE
-        while not os.path.exists(os.path.join(self.home, "api.json")):
-            if self.daemon.poll() is not None:
-                raise AssertionError(f"the daemon exited: {read(self.log)[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError("the daemon did not start")
-            time.sleep(0.02)
+        wait_for(f"{self.name}'s daemon to start", self.serving, every=0.02)
         return self
+
+    def serving(self):
+        """Whether the daemon wrote api.json yet; raises when it exited."""
+        if self.daemon.poll() is not None:
+            raise AssertionError(f"the daemon exited: {read(self.log)[-3000:]}")
+        return os.path.exists(os.path.join(self.home, "api.json"))
 
     def stop(self, sig=signal.SIGTERM):
         if self.daemon is None or self.daemon.poll() is not None:
@@ -90,7 +96,9 @@ def read(path):
         return f.read()
 
 
-def wait_for(what, pred, timeout=DEADLINE):
+def wait_for(what, pred, timeout=DEADLINE, every=0.05):
+    """Calls pred() every `every` seconds until it returns something true, and returns that;
+    raises AssertionError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
@@ -98,7 +106,21 @@ def wait_for(what, pred, timeout=DEADLINE):
             return v
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(every)
+
+
+def stop_all(people, tail=3000):
+    """Stops the daemons of `people` (Person objects) and reads their logs, for a tearDown:
+    returns what to fail with (a log with a sanitizer report, or a daemon that did not exit 0,
+    each log's last `tail` characters after it), or "" when all is well."""
+    codes = {os.path.basename(p.home): p.stop() for p in people}
+    dirty = [os.path.basename(p.home) for p in people if not p.sanitizer_clean()]
+    logs = "".join(f"--- {os.path.basename(p.home)}\n{read(p.log)[-tail:]}" for p in people)
+    if dirty:
+        return f"sanitizer reports in {dirty}: {logs}"
+    if any(code not in (0, None) for code in codes.values()):
+        return f"daemons did not stop cleanly: {codes}\n{logs}"
+    return ""
 
 
 class NodeTests(unittest.TestCase):
@@ -107,13 +129,10 @@ class NodeTests(unittest.TestCase):
         self.people = []
 
     def tearDown(self):
-        codes = {p.name: p.stop() for p in self.people}
-        dirty = [p.name for p in self.people if not p.sanitizer_clean()]
-        logs = "".join(read(p.log)[-3000:] for p in self.people)
+        trouble = stop_all(self.people)
         subprocess.run(["rm", "-rf", self.root])
-        self.assertFalse(dirty, f"sanitizer reports: {logs}")
-        self.assertFalse({k: v for k, v in codes.items() if v not in (0, None)},
-                         f"daemons did not stop cleanly: {codes}\n{logs}")
+        if trouble:
+            self.fail(trouble)
 
     def person(self, name):
         p = Person(self.root, name).init()

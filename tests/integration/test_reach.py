@@ -6,50 +6,33 @@ a throw-away `sotto-directory` (SQLite) on this machine; every wait has a deadli
 import fcntl
 import json
 import os
-import signal
 import socket
 import sqlite3
 import struct
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 SOTTO = sys.argv[1] if len(sys.argv) > 1 else "sotto"
 DIRSRV = sys.argv[2] if len(sys.argv) > 2 and not sys.argv[2].startswith("-") else None
-DEADLINE = 30
 TARGET = 100  # NET_PREKEYS_TARGET: what a top-up brings the directory back to
-SANITIZER_MARKS = ("Sanitizer", "runtime error")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dirclient  # noqa: E402
+import test_node  # noqa: E402
+from test_node import read, stop_all, wait_for  # noqa: E402
 
 dirclient.DIRSRV = DIRSRV
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def read(path):
-    if not os.path.exists(path):
-        return ""
-    with open(path, errors="replace") as f:
-        return f.read()
-
-
-def wait_for(what, pred, timeout=DEADLINE, every=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
+def query(path, sql, *params):
+    """The rows of `sql` on the SQLite database `path`, opened read-only."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
 
 
 def host_ipv4():
@@ -84,13 +67,14 @@ def unusable(addr):
             or host.lower().startswith("fe8") or host == "::")
 
 
-class Person:
+class Person(test_node.Person):
+    """A test_node Person with a number on the directory, whose daemon logs at info level (the
+    node says there what it did on the directory), and whose commands read no input."""
+    log_level = "info"
+
     def __init__(self, root, name):
-        self.name, self.home = name, os.path.join(root, name.lower())
-        self.port = free_port()
-        self.daemon = None
+        super().__init__(root, name)
         self.number = None
-        self.log = os.path.join(root, name.lower() + ".log")
 
     def run(self, *args, check=True, timeout=60):
         env = dict(os.environ, SOTTO_HOME=self.home)
@@ -100,42 +84,11 @@ class Person:
             raise AssertionError(f"sotto {' '.join(args)} -> {p.returncode}\n{p.stdout}{p.stderr}")
         return p
 
-    def start(self, listen=None):
-        env = dict(os.environ, SOTTO_HOME=self.home)
-        listen = listen or f"127.0.0.1:{self.port}"
-        with open(self.log, "ab") as log:
-            self.daemon = subprocess.Popen(
-                [SOTTO, "--log-level", "info", "daemon", "--listen", listen, "--api-port", "0"],
-                env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-        wait_for("the daemon to start", lambda: self._up())
-        return self
-
-    def _up(self):
-        if self.daemon.poll() is not None:
-            raise AssertionError(f"the daemon exited: {read(self.log)[-3000:]}")
-        return os.path.exists(os.path.join(self.home, "api.json"))
-
-    def stop(self):
-        if self.daemon is None or self.daemon.poll() is not None:
-            return None
-        self.daemon.send_signal(signal.SIGTERM)
-        code = self.daemon.wait(timeout=DEADLINE)
-        self.daemon = None
-        return code
-
     def send(self, contact, text):
         return json.loads(self.run("send", contact, text, "--wait", "--json").stdout)
 
     def db(self, sql, *params):
-        con = sqlite3.connect(f"file:{self.home}/profile.db?mode=ro", uri=True, timeout=10)
-        try:
-            return con.execute(sql, params).fetchall()
-        finally:
-            con.close()
-
-    def sanitizer_clean(self):
-        text = read(self.log)
-        return not any(m in text for m in SANITIZER_MARKS)
+        return query(f"{self.home}/profile.db", sql, *params)
 
 
 class ReachTests(unittest.TestCase):
@@ -150,16 +103,13 @@ class ReachTests(unittest.TestCase):
         self.client = dirclient.Client(self.srv, None)
 
     def tearDown(self):
-        codes = {p.name: p.stop() for p in self.people}
-        dirty = [p.name for p in self.people if not p.sanitizer_clean()]
-        logs = "".join(f"--- {p.name}\n{read(p.log)[-4000:]}" for p in self.people)
+        trouble = stop_all(self.people, tail=4000)
         srv_clean = self.srv.sanitizer_clean()
         self.srv.stop()
         subprocess.run(["rm", "-rf", self.root])
-        self.assertFalse(dirty, f"sanitizer reports: {logs}")
+        if trouble:
+            self.fail(trouble)
         self.assertTrue(srv_clean, "the directory's sanitizer reports")
-        self.assertFalse({k: v for k, v in codes.items() if v not in (0, None)},
-                         f"daemons did not stop cleanly: {codes}\n{logs}")
 
     def person(self, name, addresses=True):
         p = Person(self.root, name)
@@ -173,16 +123,9 @@ class ReachTests(unittest.TestCase):
 
     # ---- what the directory holds ----
 
-    def dir_query(self, sql, *params):
-        con = sqlite3.connect(f"file:{self.dir_db}?mode=ro", uri=True, timeout=10)
-        try:
-            return con.execute(sql, params).fetchall()
-        finally:
-            con.close()
-
     def dir_prekey_ids(self, number):
-        return [r[0] for r in self.dir_query(
-            "SELECT id FROM prekeys WHERE number = ? ORDER BY id", int(number))]
+        return [r[0] for r in query(
+            self.dir_db, "SELECT id FROM prekeys WHERE number = ? ORDER BY id", int(number))]
 
     def drain(self, number, down_to):
         """Fetches bundles the way strangers do (and never writes) until at most `down_to` of

@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dirclient  # noqa: E402
-from test_node import DEADLINE, Person, read, wait_for  # noqa: E402
+from test_node import DEADLINE, Person, read, stop_all, wait_for  # noqa: E402
 
 SOTTO = sys.argv[1] if len(sys.argv) > 1 else "sotto"
 DIRSRV = sys.argv[2] if len(sys.argv) > 2 else "sotto-directory"
@@ -32,6 +32,7 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 class Node(Person):
     """A test_node Person whose home may differ from its name, and whose daemon logs at info
     level (the log is where the node says why a message waits)."""
+    log_level = "info"
 
     def __init__(self, root, name, home=None):
         super().__init__(root, name)
@@ -49,21 +50,6 @@ class Node(Person):
         if check and p.returncode != 0:
             raise AssertionError(f"sotto {' '.join(args)} -> {p.returncode}\n{p.stdout}{p.stderr}")
         return p
-
-    def start(self):
-        env = dict(os.environ, SOTTO_HOME=self.home)
-        with open(self.log, "ab") as log:
-            self.daemon = subprocess.Popen(
-                [SOTTO, "--log-level", "info", "daemon", "--listen", f"127.0.0.1:{self.port}",
-                 "--api-port", "0"],
-                env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
-        wait_for(f"{self.name}'s node to serve", self._serving)
-        return self
-
-    def _serving(self):
-        if self.daemon.poll() is not None:
-            raise AssertionError(f"the daemon exited: {read(self.log)[-3000:]}")
-        return os.path.exists(os.path.join(self.home, "api.json"))
 
     def contacts(self):
         return json.loads(self.run("contacts", "--json").stdout)
@@ -124,16 +110,13 @@ class HeldContactTests(unittest.TestCase):
         self.url = f"https://127.0.0.1:{self.srv.port}"
 
     def tearDown(self):
-        codes = {p.home: p.stop() for p in self.people}
-        dirty = [p.home for p in self.people if not p.sanitizer_clean()]
-        logs = "".join(f"--- {p.home}\n{read(p.log)[-3000:]}" for p in self.people)
+        trouble = stop_all(self.people)
         srv_clean = self.srv.sanitizer_clean()
         self.srv.stop()
         subprocess.run(["rm", "-rf", self.root])
-        self.assertFalse(dirty, f"sanitizer reports: {logs}")
+        if trouble:
+            self.fail(trouble)
         self.assertTrue(srv_clean, "sanitizer reports in sotto-directory")
-        self.assertFalse({k: v for k, v in codes.items() if v not in (0, None)},
-                         f"daemons did not stop cleanly: {codes}\n{logs}")
 
     def node(self, name, username, home=None, port=None):
         p = Node(self.root, name, home)
