@@ -8,11 +8,10 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_node import DEADLINE, Person, free_port, read, wait_for  # noqa: E402
+from test_node import DEADLINE, PeopleCase, free_port, read, wait_for  # noqa: E402
 
 SOTTO = sys.argv[1] if len(sys.argv) > 1 else "sotto"
 EXIT = {"ok": 0, "usage": 2, "contact": 10}
@@ -83,34 +82,20 @@ class Screen:
             and "runtime error" not in text
 
 
-class ChatTests(unittest.TestCase):
+class ChatTests(PeopleCase, unittest.TestCase):
+    root_prefix = "sotto-chat-"
+
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="sotto-chat-")
-        self.people, self.screens = [], []
+        super().setUp()
+        self.screens = []
 
     def tearDown(self):
         for s in self.screens:
             s.close()
-        codes = {p.name: p.stop() for p in self.people}
-        dirty = [p.name for p in self.people if not p.sanitizer_clean()]
-        dirty += [s.log for s in self.screens if not s.sanitizer_clean()]
-        logs = "".join(read(p.log)[-3000:] for p in self.people)
-        logs += "".join(read(s.log)[-3000:] for s in self.screens)
-        subprocess.run(["rm", "-rf", self.root])
+        dirty = [s.log for s in self.screens if not s.sanitizer_clean()]
+        logs = "".join(read(s.log)[-3000:] for s in self.screens)
+        super().tearDown()
         self.assertFalse(dirty, f"sanitizer reports: {logs}")
-        self.assertFalse({k: v for k, v in codes.items() if v not in (0, None)},
-                         f"daemons did not stop cleanly: {codes}\n{logs}")
-
-    def person(self, name):
-        p = Person(self.root, name).init()
-        self.people.append(p)
-        return p
-
-    def pair(self):
-        a, b = self.person("Alice"), self.person("Bob")
-        b.run("card", "import", a.card(os.path.join(self.root, "a.card")))
-        a.run("card", "import", b.card(os.path.join(self.root, "b.card")))
-        return a, b
 
     def chat(self, person, *args, shell_tail=""):
         s = Screen(person, self.root, args, shell_tail)

@@ -44,11 +44,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-from test_node import Person, wait_for, read, free_port, stop_all
+from test_node import PeopleCase, Person, wait_for, read, free_port
 from delivery_tools import (DELIVERY_DEADLINE, HISTORY_WINDOW, Stream, TamperProxy, db_rows,
                             frames, history, probe_end, restart, send_json, summary)
 
@@ -67,34 +66,12 @@ REFUSE_NAMES = {1: "no session", 2: "unknown prekey", 3: "untrusted", 4: "cannot
                 5: "ids differ", 6: "bad record"}
 
 
-class DeliveryCase(unittest.TestCase):
+class DeliveryCase(PeopleCase, unittest.TestCase):
+    root_prefix = "sotto-dlv-"
+
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="sotto-dlv-")
-        self.people = []
+        super().setUp()
         self.rng = random.Random(f"{SEED}-{self.id()}")
-
-    def tearDown(self):
-        trouble = stop_all(self.people)
-        subprocess.run(["rm", "-rf", self.root])
-        if trouble:
-            self.fail(trouble)
-
-    def person(self, name, port=None):
-        p = Person(self.root, name)
-        if port is not None:
-            p.port = port
-        p.init()
-        self.people.append(p)
-        return p
-
-    def swap_cards(self, a, b):
-        b.run("card", "import", a.card(os.path.join(self.root, a.name + ".card")))
-        a.run("card", "import", b.card(os.path.join(self.root, b.name + ".card")))
-
-    def pair(self):
-        a, b = self.person("Alice"), self.person("Bob")
-        self.swap_cards(a, b)
-        return a, b
 
     def proxied_pair(self):
         """Alice and Bob, started, who reach each other only through TamperProxy relays (the

@@ -123,9 +123,14 @@ def stop_all(people, tail=3000):
     return ""
 
 
-class NodeTests(unittest.TestCase):
+class PeopleCase:
+    """Mixed into a unittest.TestCase whose people (Person) live in a throw-away folder: setUp
+    makes it, tearDown stops their daemons, removes it and fails the case on what stop_all()
+    reports."""
+    root_prefix = "sotto-node-"
+
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="sotto-node-")
+        self.root = tempfile.mkdtemp(prefix=self.root_prefix)
         self.people = []
 
     def tearDown(self):
@@ -134,16 +139,27 @@ class NodeTests(unittest.TestCase):
         if trouble:
             self.fail(trouble)
 
-    def person(self, name):
-        p = Person(self.root, name).init()
+    def person(self, name, port=None):
+        """A new profile for `name` (its address 127.0.0.1 and its own port, or `port`)."""
+        p = Person(self.root, name)
+        if port is not None:
+            p.port = port
+        p.init()
         self.people.append(p)
         return p
 
+    def swap_cards(self, a, b):
+        b.run("card", "import", a.card(os.path.join(self.root, a.name + ".card")))
+        a.run("card", "import", b.card(os.path.join(self.root, b.name + ".card")))
+
     def pair(self):
+        """Alice and Bob, each the other's contact by card."""
         a, b = self.person("Alice"), self.person("Bob")
-        b.run("card", "import", a.card(os.path.join(self.root, "a.card")))
-        a.run("card", "import", b.card(os.path.join(self.root, "b.card")))
+        self.swap_cards(a, b)
         return a, b
+
+
+class NodeTests(PeopleCase, unittest.TestCase):
 
     def test_two_nodes_with_swapped_cards_talk_both_ways_with_receipts(self):
         a, b = self.pair()
