@@ -37,34 +37,51 @@ static enum sotto_err msg_check(const struct store_profile *p, const struct stor
     return p->datakey != NULL ? SOTTO_OK : SOTTO_EINVAL;
 }
 
-/* Inserts the row of `m`, then seals its body under the new row's id. */
+/* Inserts the row of `m` with its body sealed under the row's id, in one statement: the id is
+ * the one AUTOINCREMENT would give (one more than the largest ever handed out, which
+ * sqlite_sequence keeps), and nobody else inserts meanwhile, as every write runs in a
+ * transaction that holds the database's write lock (BEGIN IMMEDIATE). */
 static enum sotto_err message_insert(struct store_profile *p, const struct store_msg_new *m,
                                      bool outgoing, int64_t *row)
 {
     sqlite3_int64 now = (sqlite3_int64)sotto_now_ms(p->env);
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
     sqlite3_stmt *st;
     enum sotto_err rc;
 
+    rc = store_db_query_int(p,
+                            "SELECT coalesce((SELECT seq FROM sqlite_sequence "
+                            "WHERE name = 'messages'), 0) + 1",
+                            row);
+    if (rc == SOTTO_OK)
+        rc = store_seal(p->env, p->datakey, MSG_TABLE, *row, m->body, m->body_len, &sealed,
+                        &sealed_len);
+    if (rc != SOTTO_OK)
+        return rc;
     rc = store_db_prepare(p,
-                          "INSERT INTO messages(contact_id, direction, msg_id, type, sent_ms, "
-                          "stored_ms, body, state) VALUES(?1, ?2, ?3, ?4, ?5, ?6, x'', ?7)",
+                          "INSERT INTO messages(id, contact_id, direction, msg_id, type, sent_ms, "
+                          "stored_ms, body, state) VALUES(?8, ?1, ?2, ?3, ?4, ?5, ?6, ?9, ?7)",
                           &st);
+    if (rc == SOTTO_OK) {
+        if (sealed_len > INT32_MAX || sqlite3_bind_int64(st, 1, m->contact_id) != SQLITE_OK ||
+            sqlite3_bind_int(st, 2, outgoing) != SQLITE_OK ||
+            sqlite3_bind_blob(st, 3, m->msg_id, STORE_MSG_ID_LEN, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 4, m->type) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 5, (sqlite3_int64)m->sent_ms) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 6, now) != SQLITE_OK ||
+            sqlite3_bind_int(st, 7, outgoing ? STORE_MSG_WAITING : STORE_MSG_RECEIVED) !=
+                    SQLITE_OK ||
+            sqlite3_bind_int64(st, 8, *row) != SQLITE_OK ||
+            sqlite3_bind_blob(st, 9, sealed, (int)sealed_len, SQLITE_STATIC) != SQLITE_OK)
+            rc = store_db_bind_failed(p, st);
+        else
+            rc = run_mapped(p, st);
+    }
+    sotto_free(p->env, sealed);
     if (rc != SOTTO_OK)
-        return rc;
-    if (sqlite3_bind_int64(st, 1, m->contact_id) != SQLITE_OK ||
-        sqlite3_bind_int(st, 2, outgoing) != SQLITE_OK ||
-        sqlite3_bind_blob(st, 3, m->msg_id, STORE_MSG_ID_LEN, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 4, m->type) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)m->sent_ms) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 6, now) != SQLITE_OK ||
-        sqlite3_bind_int(st, 7, outgoing ? STORE_MSG_WAITING : STORE_MSG_RECEIVED) != SQLITE_OK)
-        return store_db_bind_failed(p, st);
-    rc = run_mapped(p, st);
-    if (rc != SOTTO_OK)
-        return rc;
-    *row = sqlite3_last_insert_rowid(p->db);
-    return store_sealed_set(p, "UPDATE messages SET body = ?1 WHERE id = ?2", MSG_TABLE, *row,
-                            m->body, m->body_len);
+        *row = 0;
+    return rc;
 }
 
 /* ---- received ---- */
