@@ -36,6 +36,7 @@ _Static_assert(NET_LINK_MSG_MAX == WIRE_FRAME_MAX, "links carry whole frames");
 #define RETRY_MAX_S     300  /* the longest wait (--retry-max) */
 #define RECENT_MS       (7 * 24 * 3600 * 1000ull) /* contacts talked to within this are dialed */
 #define RECENT_MAX      64                        /* ... at start, at most this many */
+#define WAL_CAP_PAGES   8000  /* a log this long is checkpointed at once, idle or not */
 #define DIR_CHECK_MS    10000 /* the profile's directory and registration looked at this often */
 #define LOOKUP_MS       30000 /* a contact's addresses are looked up again at most this often */
 #define ENCRYPT_BATCH   256   /* messages one peer's flush encrypts in a turn */
@@ -1256,6 +1257,10 @@ static void tick(struct net_timer *t)
 
     follow_directory(n);
     node_reach_tick(n); /* addresses and prekeys on the directory */
+    /* a second without frames or requests: the log goes back into the database now */
+    if (n->frames_in == n->frames_at_tick && store_checkpoint(n->p.profile) != SOTTO_OK)
+        log_warn(n->env->log, "a checkpoint of the profile failed");
+    n->frames_at_tick = n->frames_in;
     /* peers with something due: flushed (or dialed) at the end of this turn */
     (void)store_outbox_peers_due(n->p.profile, sotto_now_ms(n->env), due_peer, n);
     net_timer_arm(n->loop, &n->tick, TICK_MS);
@@ -1316,6 +1321,8 @@ enum sotto_err node_create(struct node **out, const struct node_params *params)
     rc = n->priv != NULL && n->scratch != NULL && n->arena != NULL ? SOTTO_OK : SOTTO_ENOMEM;
     if (rc == SOTTO_OK && params->sync_normal)
         rc = store_profile_set_durable(params->profile, false);
+    if (rc == SOTTO_OK) /* checkpoints when idle, not on the way of a message */
+        store_profile_manual_checkpoints(params->profile, WAL_CAP_PAGES);
     if (rc == SOTTO_OK)
         rc = store_self_get(params->profile, &n->self);
     if (rc == SOTTO_OK)

@@ -115,6 +115,7 @@ struct node {
     bool again;             /* work is left: the next turn must not wait */
     uint64_t frames_in;     /* frames and API requests handed to us, ever */
     uint64_t frames_at_end; /* ... as of the end of the last turn */
+    uint64_t frames_at_tick;    /* ... as of the last tick */
     unsigned turns_open;    /* turns the open transaction has gathered */
     uint64_t tx_since_ns;   /* when it opened */
     struct node_times times;

@@ -704,6 +704,37 @@ bool store_tx_open(const struct store_profile *p)
     return p->db != NULL && !sqlite3_get_autocommit(p->db);
 }
 
+/* After each commit of this connection: the log's size, and a checkpoint past the cap. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct store_profile *p = arg;
+
+    p->wal_frames = frames;
+    if (frames > 0 && (unsigned)frames > p->wal_cap &&
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
+        p->wal_frames = 0;
+    return SQLITE_OK;
+}
+
+void store_profile_manual_checkpoints(struct store_profile *p, unsigned cap_pages)
+{
+    p->wal_cap = cap_pages > 0 ? cap_pages : 1;
+    sqlite3_wal_hook(p->db, wal_hook, p); /* replaces SQLite's automatic checkpoint */
+}
+
+enum sotto_err store_checkpoint(struct store_profile *p)
+{
+    int rc;
+
+    if (p->wal_frames <= 0 || store_tx_open(p))
+        return SOTTO_OK;
+    rc = sqlite3_wal_checkpoint_v2(p->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        return store_db_error(p, rc, "checkpoint");
+    p->wal_frames = 0;
+    return SOTTO_OK;
+}
+
 enum sotto_err store_profile_set_durable(struct store_profile *p, bool full)
 {
     return store_db_exec(p, full ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;");

@@ -85,6 +85,14 @@ enum sotto_err store_tx_step_end(struct store_profile *p, enum sotto_err rc);
  * SQLite synchronous=FULL) or not (synchronous=NORMAL in WAL mode: a commit survives the
  * process crashing, not the machine; the node's --sync=normal, an opt-in). */
 enum sotto_err store_profile_set_durable(struct store_profile *p, bool full);
+/* Checkpoints (copying the write-ahead log back into the database, with its fsyncs) leave the
+ * commits of this connection: SQLite's automatic one, every 1,000 pages, is turned off, the
+ * owner calls store_checkpoint() when it is idle, and a commit that leaves more than
+ * `cap_pages` in the log checkpoints at once all the same, so that the log stays bounded. */
+void store_profile_manual_checkpoints(struct store_profile *p, unsigned cap_pages);
+/* A checkpoint of what the log holds (PASSIVE: it never waits for readers), when there is
+ * anything and no transaction is open; SOTTO_OK when there was nothing to do. */
+enum sotto_err store_checkpoint(struct store_profile *p);
 /* True while a transaction is open on the profile's connection. */
 bool store_tx_open(const struct store_profile *p);
 

@@ -41,6 +41,8 @@ struct store_profile {
     uint8_t *datakey; /* owned, secret_alloc() memory; NULL while locked */
     bool has_passphrase;
     unsigned step_depth;                 /* store_tx_step_begin()s not ended yet */
+    unsigned wal_cap;                    /* store_profile_manual_checkpoints(); 0: SQLite's */
+    int wal_frames;                      /* pages in the log after the last commit */
     char sess_addr[E2E_ADDRESS_LEN + 1]; /* signal_store.c: the session row last used ... */
     int64_t sess_id;                     /* ... and its id (0: none) */
     char dir[PROFILE_PATH_MAX];

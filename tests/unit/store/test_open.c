@@ -200,3 +200,26 @@ Test(store_open, migrates_step_by_step_and_keeps_a_failed_step_out)
     cr_assert_eq(raw_int(fx.home, "SELECT count(*) FROM sqlite_schema WHERE name = 't4'"), 0,
                  "the failed migration rolled back with its version bump");
 }
+
+/* The node's checkpoints: none on a commit's way (SQLite's own would come at 1,000 pages) until
+ * the owner asks while idle, or the log passes the cap. */
+Test(store_open, manual_checkpoints_leave_commits_alone_until_asked_or_past_the_cap)
+{
+    struct store_profile *p;
+
+    store_fx_create(NULL);
+    p = store_fx_open();
+    store_profile_manual_checkpoints(p, 100000);
+    cr_assert_eq(store_db_exec(p, "CREATE TABLE t (x BLOB)"), SOTTO_OK);
+    for (int i = 0; i < 1200; i++)
+        cr_assert_eq(store_db_exec(p, "INSERT INTO t VALUES (zeroblob(100))"), SOTTO_OK);
+    cr_assert_geq(p->wal_frames, 1200, "no checkpoint yet: %d pages in the log", p->wal_frames);
+    cr_assert_eq(store_checkpoint(p), SOTTO_OK);
+    cr_assert_eq(store_db_exec(p, "INSERT INTO t VALUES (zeroblob(100))"), SOTTO_OK);
+    cr_assert_leq(p->wal_frames, 4, "the log starts over after the checkpoint: %d", p->wal_frames);
+    store_profile_manual_checkpoints(p, 50);
+    for (int i = 0; i < 200; i++)
+        cr_assert_eq(store_db_exec(p, "INSERT INTO t VALUES (zeroblob(100))"), SOTTO_OK);
+    cr_assert_leq(p->wal_frames, 60, "past the cap a commit checkpoints: %d", p->wal_frames);
+    store_profile_close(p);
+}
