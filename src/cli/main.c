@@ -53,7 +53,8 @@ static void usage(FILE *out)
                  "  9 newer profile, 10 contact not found or ambiguous, 11 contact's key\n"
                  "  changed, 12 invalid card, 13 not verified, 14 directory unreachable or\n"
                  "  its answer invalid, 15 directory certificate not the pinned one,\n"
-                 "  16 refused by the directory, 17 rate limited. See docs/cli.md.\n");
+                 "  16 refused by the directory, 17 rate limited, 18 no node running,\n"
+                 "  19 sent but not delivered yet (send --wait). See docs/cli.md.\n");
 }
 
 static int parse_global(struct cli *cli, int argc, char **argv)
