@@ -113,6 +113,10 @@ void store_db_release(struct store_profile *p, sqlite3_stmt *st)
 void store_db_release_all(struct store_profile *p)
 {
     for (size_t i = 0; i < STORE_STMT_CACHE; i++) {
+        /* one still handed out was never given back: a missing store_db_release() */
+        if (p->stmts[i].busy)
+            log_error(p->env->log, "%s: a statement was not released: %s", p->dir,
+                      sqlite3_sql(p->stmts[i].st));
         sqlite3_finalize(p->stmts[i].st);
         p->stmts[i] = (struct store_stmt_slot){0};
     }
