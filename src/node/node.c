@@ -125,6 +125,7 @@ static void send_refuse(struct node *n, struct net_link *l, const uint8_t id[sta
 struct sendable {
     struct sendable *next;
     int64_t outbox_id;
+    int64_t seq;
     uint32_t attempts;
     uint8_t msg_id[WIRE_ID_LEN];
     uint8_t kind;
@@ -143,8 +144,9 @@ static enum sotto_err collect_sendable(void *arg, const struct store_outbox_entr
     struct flush_ctx *fc = arg;
     struct sendable *sd;
 
-    /* in encryption order: the first entry that cannot go now stops the walk, so that nothing
-     * overtakes it (the library refuses a counter 2000 ahead of its chain) */
+    /* in encryption order: the first entry the link's queue cannot take stops the walk, so that
+     * nothing overtakes it (the library refuses a counter 2000 ahead of its chain); what the
+     * link carried already is not in the walk unless it is due again */
     if (e->cipher_len + 64 > fc->budget) {
         fc->full = true;
         return SOTTO_ECANCELED;
@@ -155,6 +157,7 @@ static enum sotto_err collect_sendable(void *arg, const struct store_outbox_entr
     sd->next = NULL;
     sd->outbox_id = e->id;
     sd->attempts = e->attempts;
+    sd->seq = e->seq;
     memcpy(sd->msg_id, e->msg_id, WIRE_ID_LEN);
     sd->kind = e->kind == E2E_KIND_PREKEY ? WIRE_KIND_PREKEY : WIRE_KIND_SIGNAL;
     sd->len = e->cipher_len;
@@ -270,7 +273,7 @@ static bool encrypt_waiting(struct node *n, const uint8_t key[static E2E_KEY_LEN
 
     if (e2e_session_exists(n->sess, key, &has) != SOTTO_OK || !has)
         return false;
-    rc = store_outbox_walk(n->p.profile, key, STORE_OUTBOX_WAITING, 0, ENCRYPT_BATCH,
+    rc = store_outbox_walk(n->p.profile, key, STORE_OUTBOX_WAITING, 0, 0, ENCRYPT_BATCH,
                            collect_waiting, &wl);
     if (rc == SOTTO_ECANCELED)
         rc = SOTTO_OK; /* the arena is full: what it took now, the rest next turn */
@@ -497,7 +500,7 @@ static bool outbox_waits(struct node *n, const uint8_t key[static E2E_KEY_LEN])
 {
     bool any = false;
 
-    (void)store_outbox_walk(n->p.profile, key, STORE_OUTBOX_WAITING, 0, 1, any_entry, &any);
+    (void)store_outbox_walk(n->p.profile, key, STORE_OUTBOX_WAITING, 0, 0, 1, any_entry, &any);
     return any;
 }
 
@@ -522,7 +525,7 @@ static void flush_peer(struct node *n, const uint8_t key[static E2E_KEY_LEN])
     struct sendable *sd, *next;
     uint64_t now = sotto_now_ms(n->env);
     size_t queued;
-    bool more, fresh;
+    bool more;
     enum sotto_err rc;
 
     if (node_tx(n) != SOTTO_OK)
@@ -541,12 +544,12 @@ static void flush_peer(struct node *n, const uint8_t key[static E2E_KEY_LEN])
     queued = net_link_queued(p->link) + (nl != NULL ? nl->held : 0);
     fc.budget = queued < NET_LINK_QUEUE_MAX / 2 ? NET_LINK_QUEUE_MAX / 2 - queued : 0;
     fc.tail = &fc.head;
-    fresh = p->fresh;
+    if (p->fresh) /* a link that just came up: what earlier links took counts as not sent */
+        p->sent_seq = 0;
     p->fresh = false;
-    /* on a link that just came up, every encrypted entry goes (what earlier links took counts as
-     * not sent); else those never sent and those due again */
-    rc = store_outbox_walk(n->p.profile, key, STORE_OUTBOX_SENDABLE, fresh ? UINT64_MAX : now,
-                           SEND_BATCH, collect_sendable, &fc);
+    /* in encryption order: what this link has not carried yet, and what is due again */
+    rc = store_outbox_walk(n->p.profile, key, STORE_OUTBOX_SENDABLE, now, p->sent_seq, SEND_BATCH,
+                           collect_sendable, &fc);
     if (rc != SOTTO_OK && rc != SOTTO_ECANCELED)
         log_warn(n->env->log, "cannot read the outbox");
     for (sd = fc.head; sd != NULL; sd = next) {
@@ -556,8 +559,9 @@ static void flush_peer(struct node *n, const uint8_t key[static E2E_KEY_LEN])
         f.message.ciphertext = sd->cipher;
         f.message.ciphertext_len = sd->len;
         if (store_outbox_attempted(n->p.profile, sd->outbox_id,
-                                   now + backoff_ms(n, sd->attempts)) == SOTTO_OK)
-            (void)send_frame(n, p->link, &f);
+                                   now + backoff_ms(n, sd->attempts)) == SOTTO_OK &&
+            send_frame(n, p->link, &f) == SOTTO_OK && sd->seq > p->sent_seq)
+            p->sent_seq = sd->seq;
         free(sd);
     }
     p->blocked = fc.full;
@@ -569,6 +573,17 @@ static void flush_peer(struct node *n, const uint8_t key[static E2E_KEY_LEN])
         p->link != NULL && !p->bundle_asked) {
         p->bundle_asked = true;
         (void)send_frame(n, p->link, &req);
+    }
+}
+
+void node_turn_undone(struct node *n)
+{
+    for (size_t i = 0; i < n->n_peers; i++) {
+        struct node_peer *p = &n->peers[i];
+
+        p->bundle_asked = false;
+        p->fresh = p->link != NULL; /* the frames of this turn were not sent: all again */
+        p->want_flush = true;       /* at the end of the next turn */
     }
 }
 

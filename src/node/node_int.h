@@ -33,6 +33,7 @@ struct node_peer {
     bool bundle_asked;
     bool need_session; /* the peer refused for want of a session: build a fresh one */
     bool fresh;        /* its link just came up: resend what went out on earlier links */
+    int64_t sent_seq;  /* the outbox sent on this link up to this place in encryption order */
     bool dir_bundle_pending, dir_lookup_pending;
     uint64_t next_lookup_ms;
     uint64_t dir_bundle_retry_ms; /* the directory failed: the link's bundle until then */
@@ -111,13 +112,14 @@ struct node {
     uint64_t next_dir_check_ms;
     struct node_reach *reach; /* reach.c: addresses published, prekeys topped up; or NULL */
     /* the turn (pass.c) */
-    bool tx_open;           /* the turn's transaction */
-    bool again;             /* work is left: the next turn must not wait */
-    uint64_t frames_in;     /* frames and API requests handed to us, ever */
-    uint64_t frames_at_end; /* ... as of the end of the last turn */
-    uint64_t frames_at_tick;    /* ... as of the last tick */
-    unsigned turns_open;    /* turns the open transaction has gathered */
-    uint64_t tx_since_ns;   /* when it opened */
+    bool tx_open;            /* the turn's transaction */
+    bool tx_lost;            /* SQLite rolled the turn's transaction back by itself */
+    bool again;              /* work is left: the next turn must not wait */
+    uint64_t frames_in;      /* frames and API requests handed to us, ever */
+    uint64_t frames_at_end;  /* ... as of the end of the last turn */
+    uint64_t frames_at_tick; /* ... as of the last tick */
+    unsigned turns_open;     /* turns the open transaction has gathered */
+    uint64_t tx_since_ns;    /* when it opened */
     struct node_times times;
     struct node_out *out_head, **out_tail;
 };
@@ -128,6 +130,9 @@ struct node {
 void node_flush(struct node *n, const uint8_t key[static E2E_KEY_LEN]);
 /* Flushes the outboxes asked for (node_pass_end, before the commit). */
 void node_flush_wanted(struct node *n);
+/* The turn's commit failed: what the peers' state says was done in it (a bundle asked for,
+ * the outbox sent on a new link) is to be done again. */
+void node_turn_undone(struct node *n);
 void node_dial_contact(struct node *n, const uint8_t key[static E2E_KEY_LEN]);
 /* Dials `addr` (an IP literal with a port) now, expecting `key` there. */
 enum sotto_err node_dial_at(struct node *n, const uint8_t key[static E2E_KEY_LEN],

@@ -70,8 +70,16 @@ enum sotto_err node_tx(struct node *n)
 {
     enum sotto_err rc;
 
-    if (n->tx_open)
-        return SOTTO_OK;
+    if (n->tx_lost)
+        return SOTTO_EDB;
+    if (n->tx_open) {
+        if (store_tx_open(n->p.profile))
+            return SOTTO_OK;
+        /* SQLite rolled it back by itself (disk full, I/O error): the turn's work is gone,
+         * and nothing more of this turn may commit on its own as if it were whole */
+        n->tx_lost = true;
+        return SOTTO_EDB;
+    }
     rc = store_tx_begin(n->p.profile);
     if (rc == SOTTO_OK) {
         n->tx_open = true;
@@ -182,9 +190,7 @@ static void out_failed(struct node *n, enum sotto_err rc)
         json_t *id = o->kind == OUT_API && !o->to_all ? json_object_get(o->json, "id") : NULL;
         json_t *err;
 
-        if (o->nl != NULL && o->kind == OUT_FRAME)
-            o->nl->held -= o->len;
-        o->l = NULL;
+        o->l = NULL; /* not sent (out_send still gives its bytes back to the link's count) */
         if (!json_is_integer(id))
             continue;
         err = json_pack("{s:O, s:b, s:{s:s, s:s}}", "id", id, "ok", 0, "error", "code", "failed",
@@ -273,6 +279,12 @@ static enum sotto_err commit(struct node *n)
     if (!n->tx_open)
         return SOTTO_OK;
     n->tx_open = false;
+    if (n->tx_lost || !store_tx_open(n->p.profile)) {
+        n->tx_lost = false;
+        log_error(n->env->log, "the profile rolled this turn's work back (the disk is full or "
+                               "failing?): it is undone");
+        return SOTTO_EDB;
+    }
     t0 = node_mono_ns();
     rc = store_tx_commit(n->p.profile);
     n->times.commit_ns += node_mono_ns() - t0;
@@ -312,8 +324,10 @@ void node_pass_end(void *arg)
     }
     n->turns_open = 0;
     rc = commit(n);
-    if (rc != SOTTO_OK)
+    if (rc != SOTTO_OK) {
         out_failed(n, rc);
+        node_turn_undone(n);
+    }
     t0 = node_mono_ns();
     out_flush(n);
     n->times.send_ns += node_mono_ns() - t0;

@@ -378,7 +378,7 @@ enum sotto_err store_outbox_attempted(struct store_profile *p, int64_t outbox_id
 
 #define OUTBOX_COLS                                                                                \
     "o.id, o.message_id, o.peer_key, m.msg_id, o.kind, o.ciphertext, m.type, m.sent_ms, m.body, "  \
-    "o.attempts, o.next_ms"
+    "o.attempts, o.next_ms, o.seq"
 
 struct outbox_walk {
     struct store_profile *p;
@@ -413,6 +413,7 @@ static enum sotto_err outbox_numbers(sqlite3_stmt *st, struct store_outbox_entry
     e->sent_ms = (uint64_t)sent;
     e->attempts = (uint32_t)attempts;
     e->next_ms = (uint64_t)next;
+    e->seq = sqlite3_column_int64(st, 11); /* 0 (NULL) while waiting */
     return SOTTO_OK;
 }
 
@@ -453,13 +454,13 @@ static const char *const outbox_sql[] = {
                                  "AND o.seq IS NULL ORDER BY o.id LIMIT ?2",
         [STORE_OUTBOX_SENDABLE] = "SELECT " OUTBOX_COLS " FROM outbox o JOIN messages m "
                                   "ON m.id = o.message_id WHERE o.peer_key = ?1 "
-                                  "AND o.seq IS NOT NULL AND (o.attempts = 0 OR o.next_ms <= ?3) "
+                                  "AND o.seq IS NOT NULL AND (o.seq > ?4 OR o.attempts = 0 OR o.next_ms <= ?3) "
                                   "ORDER BY o.seq LIMIT ?2",
 };
 
 enum sotto_err
 store_outbox_walk(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN],
-                  enum store_outbox_filter which, uint64_t due_ms, size_t max,
+                  enum store_outbox_filter which, uint64_t due_ms, int64_t after_seq, size_t max,
                   enum sotto_err (*each)(void *arg, const struct store_outbox_entry *e), void *arg)
 {
     struct outbox_walk w = {.p = p, .each = each, .arg = arg};
@@ -473,7 +474,9 @@ store_outbox_walk(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN
         return rc;
     if (sqlite3_bind_blob(st, 1, peer, E2E_KEY_LEN, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, sql_u64(max)) != SQLITE_OK ||
-        (which == STORE_OUTBOX_SENDABLE && sqlite3_bind_int64(st, 3, sql_u64(due_ms)) != SQLITE_OK))
+        (which == STORE_OUTBOX_SENDABLE &&
+         (sqlite3_bind_int64(st, 3, sql_u64(due_ms)) != SQLITE_OK ||
+          sqlite3_bind_int64(st, 4, after_seq) != SQLITE_OK)))
         return store_db_bind_failed(p, st);
     return store_db_each(p, st, outbox_row, &w);
 }
@@ -482,7 +485,7 @@ enum sotto_err
 store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN], size_t max,
                   enum sotto_err (*each)(void *arg, const struct store_outbox_entry *e), void *arg)
 {
-    return store_outbox_walk(p, peer, STORE_OUTBOX_ALL, 0, max, each, arg);
+    return store_outbox_walk(p, peer, STORE_OUTBOX_ALL, 0, 0, max, each, arg);
 }
 
 struct key_walk {

@@ -75,6 +75,7 @@ struct store_outbox_entry {
     size_t body_len;
     uint32_t attempts;
     uint64_t next_ms; /* when to try again */
+    int64_t seq;      /* its place in encryption order (0 while waiting) */
 };
 
 /* Stores an incoming message: the received pair (peer, m->msg_id) and the message row, body
@@ -124,14 +125,15 @@ store_outbox_each(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN
 enum store_outbox_filter {
     STORE_OUTBOX_ALL,     /* as store_outbox_each() */
     STORE_OUTBOX_WAITING, /* waiting ones only, oldest first */
-    /* encrypted ones to send now, in encryption order: never attempted, or due by `due_ms`
-     * (UINT64_MAX: every encrypted one, for a link that just came up) */
+    /* encrypted ones to send now, in encryption order: those after `after_seq` (not sent on
+     * the link up now: the caller keeps how far it sent on it; 0 for a new link), those never
+     * attempted, and those due again by `due_ms` */
     STORE_OUTBOX_SENDABLE
 };
 /* store_outbox_each() restricted to `which`. */
 enum sotto_err
 store_outbox_walk(struct store_profile *p, const uint8_t peer[static E2E_KEY_LEN],
-                  enum store_outbox_filter which, uint64_t due_ms, size_t max,
+                  enum store_outbox_filter which, uint64_t due_ms, int64_t after_seq, size_t max,
                   enum sotto_err (*each)(void *arg, const struct store_outbox_entry *e), void *arg);
 
 /* Calls `each` for every peer with an outbox entry due at or before `due_ms`, with the earliest
@@ -146,8 +148,7 @@ enum sotto_err store_outbox_peers_due(struct store_profile *p, uint64_t due_ms,
 /* Calls `each` with the key of every contact with a message stored at or after `since_ms` (in
  * either direction), at most `max`, most recent first: whom a node coming back dials. */
 enum sotto_err store_recent_peers(struct store_profile *p, uint64_t since_ms, size_t max,
-                                  enum sotto_err (*each)(void *arg,
-                                                         const uint8_t key[E2E_KEY_LEN]),
+                                  enum sotto_err (*each)(void *arg, const uint8_t key[E2E_KEY_LEN]),
                                   void *arg);
 
 /* What one peer's outbox holds, for status. */
