@@ -117,6 +117,10 @@ static const char *const migrations[PROFILE_SCHEMA_VERSION + 1] = {
               " (kind IS NULL) = (ciphertext IS NULL))) STRICT;"
               "CREATE INDEX outbox_peer ON outbox(peer_key, seq);"
               "CREATE INDEX outbox_due ON outbox(next_ms);",
+        /* 4: the unread messages of a contact found without reading the whole conversation (a
+         * read mark, after every message the chat shows) */
+        [4] = "CREATE INDEX messages_unread ON messages(contact_id, id)"
+              " WHERE direction = 0 AND read = 0 AND type = 1;",
 };
 
 #define PREKEY_ID_MAX 0xfffffe /* the library's ids are 24-bit and skip 0 */

@@ -15,7 +15,7 @@
 
 #define PROFILE_DB_NAME         "profile.db"
 #define PROFILE_DATAKEY_NAME    "datakey"
-#define PROFILE_SCHEMA_VERSION  3
+#define PROFILE_SCHEMA_VERSION  4
 #define PROFILE_APPLICATION_ID  0x536f7474 /* "Sott" */
 #define PROFILE_PREKEYS_INITIAL 100
 #define PROFILE_PATH_MAX        4096

@@ -31,7 +31,7 @@ static void back_to_schema_2(void)
                             "PRAGMA user_version = 2;");
 }
 
-Test(migrate, a_schema_2_profile_opens_as_schema_3_with_its_contacts)
+Test(migrate, a_schema_2_profile_opens_as_the_current_schema_with_its_contacts)
 {
     struct store_contact found[STORE_MATCH_MAX];
     struct sess_msg m;
@@ -41,7 +41,10 @@ Test(migrate, a_schema_2_profile_opens_as_schema_3_with_its_contacts)
     back_to_schema_2();
     peer_open(&sx.alice);
     cr_assert_eq(db_int(&sx.alice, "PRAGMA user_version"), PROFILE_SCHEMA_VERSION);
-    cr_assert_eq(PROFILE_SCHEMA_VERSION, 3);
+    cr_assert_eq(PROFILE_SCHEMA_VERSION, 4);
+    cr_assert_eq(db_int(&sx.alice, "SELECT count(*) FROM sqlite_schema WHERE name = "
+                                   "'messages_unread'"),
+                 1, "schema 4's index");
     cr_assert_eq(store_contact_find(sx.alice.p, "Bob", found, &n), SOTTO_OK);
     cr_assert_eq(n, 1, "the contact survived the migration");
     cr_assert_eq(found[0].id, sx.alice.other);
