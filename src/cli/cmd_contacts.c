@@ -193,8 +193,7 @@ static void print_safety_text(const struct store_contact *c, const struct identi
                "Safety number with %s's new key (%s):\n\n",
                name, name, num);
     else
-        printf("Safety number with %s (%s)%s:\n\n", name, num,
-               c->verified ? ", verified ✓" : "");
+        printf("Safety number with %s (%s)%s:\n\n", name, num, c->verified ? ", verified ✓" : "");
     for (int row = 0; row < 3; row++) {
         const char *d = s->digits + row * 20;
         printf("    %.5s %.5s %.5s %.5s\n", d, d + 5, d + 10, d + 15);
@@ -250,8 +249,8 @@ int cmd_safety_number(struct cli *cli, int argc, char **argv)
         return cli_fail(cli, SOTTO_ETOOBIG, "encoding the safety code");
     if (json)
         return cli_print_json(json_pack("{s:s, s:s, s:s, s:b, s:b}", "contact", c.name,
-                                        "safety_number", grouped, "scannable", code_b64,
-                                        "verified", c.verified, "new_key_held", held));
+                                        "safety_number", grouped, "scannable", code_b64, "verified",
+                                        c.verified, "new_key_held", held));
     print_safety_text(&c, &s, held);
     if (qr) {
         if (qr_print(stdout, code_b64) != SOTTO_OK)

@@ -621,8 +621,8 @@ static int lookup_store(struct cli *cli, const struct net_account *acct, const s
         char name[4 * TEXT_NAME_MAX + 1];
 
         text_escape(c.name, name, sizeof(name));
-        fprintf(stderr, "sotto: %s found on %s and added as a contact (not verified yet)\n",
-                name, net_dir_url(d));
+        fprintf(stderr, "sotto: %s found on %s and added as a contact (not verified yet)\n", name,
+                net_dir_url(d));
         return CLI_EXIT_OK;
     }
     return lookup_print(&c, &prev, what, d, a->json);

@@ -51,14 +51,12 @@ static const char daemon_usage[] =
 
 int cmd_daemon(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                         {"api-port", required_argument, NULL, 'a'},
-                                         {"tls-cert", required_argument, NULL, 'c'},
-                                         {"tls-key", required_argument, NULL, 'k'},
-                                         {"sync", required_argument, NULL, 's'},
-                                         {"retry-max", required_argument, NULL, 'r'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+            {"listen", required_argument, NULL, 'l'},   {"api-port", required_argument, NULL, 'a'},
+            {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
+            {"sync", required_argument, NULL, 's'},     {"retry-max", required_argument, NULL, 'r'},
+            {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
     struct node_params np = {.listen = DEFAULT_LISTEN, .api_port = DEFAULT_API_PORT};
     char cert[PROFILE_PATH_MAX + 32], key[PROFILE_PATH_MAX + 32];
     const char *user_cert = NULL, *user_key = NULL;

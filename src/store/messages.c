@@ -452,10 +452,11 @@ static const char *const outbox_sql[] = {
         [STORE_OUTBOX_WAITING] = "SELECT " OUTBOX_COLS " FROM outbox o JOIN messages m "
                                  "ON m.id = o.message_id WHERE o.peer_key = ?1 "
                                  "AND o.seq IS NULL ORDER BY o.id LIMIT ?2",
-        [STORE_OUTBOX_SENDABLE] = "SELECT " OUTBOX_COLS " FROM outbox o JOIN messages m "
-                                  "ON m.id = o.message_id WHERE o.peer_key = ?1 "
-                                  "AND o.seq IS NOT NULL AND (o.seq > ?4 OR o.attempts = 0 OR o.next_ms <= ?3) "
-                                  "ORDER BY o.seq LIMIT ?2",
+        [STORE_OUTBOX_SENDABLE] =
+                "SELECT " OUTBOX_COLS " FROM outbox o JOIN messages m "
+                "ON m.id = o.message_id WHERE o.peer_key = ?1 "
+                "AND o.seq IS NOT NULL AND (o.seq > ?4 OR o.attempts = 0 OR o.next_ms <= ?3) "
+                "ORDER BY o.seq LIMIT ?2",
 };
 
 enum sotto_err
